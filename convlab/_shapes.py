@@ -1,0 +1,66 @@
+"""The one place that computes output sizes and where each output starts in its input.
+
+Every operation in convlab is, along each convolved axis,
+
+    out[i] = sum_j a[offset + i * stride + j * dilation] * k[j],   0 <= i < length,
+
+summed over the taps whose sample lies inside ``a``. This module turns the user-facing
+description (a mode, a stride) into ``(offset, length)`` per axis.
+"""
+
+import numpy as np
+
+SIGNAL_MODES = ("full", "valid", "same")
+
+
+def signal_axis_geometry(n, k, mode):
+    """``(offset, length)`` of the stride-1 signal-level result along one axis.
+
+    `n` is the size of ``in1``, `k` of the kernel ``in2``. 'full' has every overlap,
+    'valid' the ``|n - k| + 1`` complete overlaps (also when the kernel is the larger one:
+    SciPy's swap rule), 'same' the ``n`` outputs centred as ``scipy.signal.correlate``
+    centres them (for an even kernel, ``k // 2`` samples of zero extension before the signal
+    and ``(k - 1) // 2`` after it).
+    """
+    if mode == "full":
+        return -(k - 1), n + k - 1
+    if mode == "valid":
+        return min(n, k) - k, abs(n - k) + 1
+    if mode == "same":
+        return -(k // 2), n
+    raise AssertionError(mode)  # pragma: no cover - validated by the caller
+
+
+def strided_length(length, stride):
+    """Outputs kept by ``result[::stride]`` from `length` outputs."""
+    return -(-length // stride)
+
+
+def valid_mode_order(shape1, shape2, axes):
+    """For mode='valid': check SciPy's rule that one input is at least as large as the other
+    along every convolved axis (either may be the larger one)."""
+    first_larger = all(shape1[ax] >= shape2[ax] for ax in axes)
+    second_larger = all(shape2[ax] >= shape1[ax] for ax in axes)
+    if not (first_larger or second_larger):
+        sizes1 = tuple(shape1[ax] for ax in axes)
+        sizes2 = tuple(shape2[ax] for ax in axes)
+        raise ValueError(
+            "mode='valid' needs one input at least as large as the other along every convolved "
+            f"axis; in1 has sizes {sizes1} and in2 has sizes {sizes2} along axes {tuple(axes)}"
+        )
+
+
+def overlap_terms(n, k, offset, length, stride, dilation):
+    """How many products ``a[offset + i*stride + j*dilation] * k[j]`` with the sample inside ``a``
+    a direct summation along one axis computes (the work of the direct method)."""
+    if length <= k:
+        i = np.arange(length, dtype=np.int64)
+        start = offset + i * stride
+        first = np.clip(np.ceil(-start / dilation), 0, k)
+        stop = np.clip(np.floor((n - 1 - start) / dilation) + 1, first, k)
+        return int((stop - first).sum())
+    j = np.arange(k, dtype=np.int64)
+    start = offset + j * dilation
+    first = np.clip(np.ceil(-start / stride), 0, length)
+    stop = np.clip(np.floor((n - 1 - start) / stride) + 1, first, length)
+    return int((stop - first).sum())

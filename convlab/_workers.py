@@ -1,0 +1,97 @@
+"""How many threads a call may use: the ``workers`` argument and :func:`set_workers`."""
+
+import contextlib
+import contextvars
+import operator
+import os
+
+__all__ = ["set_workers"]
+
+# A context variable (not a plain global) so that each thread, and each asyncio task, sees the
+# default its own ``set_workers`` block installed.
+_default_workers = contextvars.ContextVar("convlab_default_workers", default=None)
+
+
+def usable_cores():
+    """Number of cores this process may run on (its CPU affinity, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
+
+
+def _validate_workers(workers):
+    if isinstance(workers, bool):
+        raise TypeError(f"workers must be an int or None, got {workers!r} (a bool)")
+    try:
+        count = operator.index(workers)
+    except TypeError:
+        raise TypeError(
+            f"workers must be an int or None, got {workers!r} of type {type(workers).__name__}"
+        ) from None
+    if count == 0:
+        raise ValueError("workers must be a nonzero int: >= 1 threads, or -n to count back from "
+                         f"the {usable_cores()} usable cores; got 0")
+    if count < 0:
+        cores = usable_cores()
+        if count < -cores:
+            raise ValueError(f"workers={count} counts back from {cores} usable cores; "
+                             f"expected a value >= {-cores}")
+        count = cores + 1 + count
+    return count
+
+
+def resolve_workers(workers):
+    """Turn a ``workers`` argument into a thread count >= 1 (SPEC §5 / scipy.fft rules).
+
+    None takes the value of the innermost :func:`set_workers` block, or every usable core.
+    """
+    if workers is None:
+        workers = _default_workers.get()
+        if workers is None:
+            return usable_cores()
+    return _validate_workers(workers)
+
+
+@contextlib.contextmanager
+def set_workers(workers):
+    """Context manager setting the default number of threads for convlab calls.
+
+    Inside the block, every convlab call made with ``workers=None`` (the default) uses this
+    many threads. The setting belongs to the thread (and asyncio task) that entered the
+    block; other threads keep their own default.
+
+    Parameters
+    ----------
+    workers : int
+        Number of threads: ``>= 1`` a count, ``-n`` counts back from the number of usable
+        cores (``-1`` is all of them, ``-2`` all but one), as in :mod:`scipy.fft`.
+        ``0`` is a ValueError.
+
+    Yields
+    ------
+    int
+        The resolved number of threads.
+
+    Raises
+    ------
+    ValueError
+        If `workers` is 0 or counts back further than the number of cores.
+    TypeError
+        If `workers` is not an integer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import convlab
+    >>> x = np.arange(6.0)
+    >>> with convlab.set_workers(1):
+    ...     convlab.correlate(x, [1.0, 1.0], mode="valid")
+    array([1., 3., 5., 7., 9.])
+    """
+    count = _validate_workers(workers)
+    token = _default_workers.set(count)
+    try:
+        yield count
+    finally:
+        _default_workers.reset(token)
