@@ -49,6 +49,12 @@ def _batch_index(batch_shape, own_shape):
 # direct summation
 
 
+# With fewer tasks (output line blocks) than this, the kernel also splits the taps of its
+# longest kernel axis, so that both cores have work. A constant, not the thread count, so that
+# the result does not depend on `workers` (the split changes the order of the sums).
+_MIN_TASKS = 32
+
+
 def _direct_real(a, k, out, offsets, strides, dilations, accumulate, threads):
     """out (+)= op(a, k) for real arrays; `out` is C-contiguous of the result dtype."""
     d = len(offsets)
@@ -58,38 +64,42 @@ def _direct_real(a, k, out, offsets, strides, dilations, accumulate, threads):
         n0, taps0 = a.shape[nb], k.shape[nb]
         for i0 in range(out.shape[nb]):
             slab = out[(slice(None),) * nb + (i0,)]
+            part = np.zeros(slab.shape, out.dtype)
             start = offsets[0] + i0 * strides[0]
-            total = None
             for j0 in range(taps0):
                 pos = start + j0 * dilations[0]
-                if not 0 <= pos < n0:
-                    continue
-                part = np.zeros(slab.shape, out.dtype)
-                _direct_real(a[(slice(None),) * nb + (pos,)], k[(slice(None),) * nb + (j0,)],
-                             part, offsets[1:], strides[1:], dilations[1:], False, threads)
-                total = part if total is None else total + part
-            if total is not None:
-                if accumulate:
-                    slab += total
-                else:
-                    slab[...] = total
-            elif not accumulate:
-                slab[...] = 0
+                if 0 <= pos < n0:
+                    _direct_real(a[(slice(None),) * nb + (pos,)], k[(slice(None),) * nb + (j0,)],
+                                 part, offsets[1:], strides[1:], dilations[1:], True, threads)
+            if accumulate:
+                slab += part
+            else:
+                slab[...] = part
         return
     pad = (1,) * (_KERNEL_AXES - d)
-    geometry_pad = (0,) * (_KERNEL_AXES - d)
-    ones = (1,) * (_KERNEL_AXES - d)
     batch = out.shape[:nb]
     a_batch, k_batch = a.shape[:nb], k.shape[:nb]
     a3 = np.ascontiguousarray(a, dtype=out.dtype).reshape((math.prod(a_batch),) + pad + a.shape[nb:])
     k3 = np.ascontiguousarray(k, dtype=out.dtype).reshape((math.prod(k_batch),) + pad + k.shape[nb:])
+    lines = math.prod(batch) * math.prod(out.shape[nb:-1])
+    tasks = lines * -(-out.shape[-1] // _direct.LINE_BLOCK)
+    split_axis = int(np.argmax(k3.shape[1:]))
+    nsplit = 1
+    if tasks < _MIN_TASKS:
+        nsplit = min(k3.shape[1 + split_axis], -(-_MIN_TASKS // tasks))
+    geometry = ((0,) * len(pad) + tuple(offsets), pad + tuple(strides), pad + tuple(dilations))
+    indices = (_batch_index(batch, a_batch), _batch_index(batch, k_batch))
     out3 = out.reshape((math.prod(batch),) + pad + out.shape[nb:])
-    _direct.correlate(
-        a3, k3, out3,
-        _batch_index(batch, a_batch), _batch_index(batch, k_batch),
-        geometry_pad + tuple(offsets), ones + tuple(strides), ones + tuple(dilations),
-        accumulate, threads,
-    )
+    if nsplit == 1:
+        _direct.correlate(a3, k3, out3, *indices, *geometry, accumulate, threads)
+        return
+    parts = np.empty((nsplit * out3.shape[0],) + out3.shape[1:], out.dtype)
+    _direct.correlate(a3, k3, parts, *indices, *geometry, False, threads, split_axis, nsplit)
+    total = parts.reshape((nsplit,) + out3.shape).sum(axis=0)
+    if accumulate:
+        out3 += total
+    else:
+        out3[...] = total
 
 
 def _real_parts(x):
