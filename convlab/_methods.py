@@ -221,8 +221,25 @@ def _dilate(k, dilations, nb):
     return dilated
 
 
+def _place_wrapped(k, sizes, shifts, nb):
+    """A zero array of `sizes` along the trailing axes holding ``k`` at index ``j + shift``
+    modulo the size (so a negative shift wraps the kernel's start to the end)."""
+    buffer = np.zeros(k.shape[:nb] + tuple(sizes), k.dtype)
+    per_axis = []
+    for size, taps, shift in zip(sizes, k.shape[nb:], shifts):
+        start = shift % size
+        head = min(taps, size - start)
+        pieces = [(slice(start, start + head), slice(0, head))]
+        if head < taps:
+            pieces.append((slice(0, taps - head), slice(head, taps)))
+        per_axis.append(pieces)
+    for combo in itertools.product(*per_axis):
+        buffer[(Ellipsis,) + tuple(dst for dst, _ in combo)] = k[(Ellipsis,) + tuple(src for _, src in combo)]
+    return buffer
+
+
 def fft_correlate(a, k, offsets, lengths, strides, dilations, dtype, threads):
-    """The operation through scipy.fft; returns a new C-contiguous array of `dtype`."""
+    """The operation through scipy.fft; returns an array of `dtype` (possibly a view)."""
     d = len(lengths)
     nb = a.ndim - d
     batch = _broadcast_batch(a.shape, k.shape, d)
@@ -237,40 +254,39 @@ def fft_correlate(a, k, offsets, lengths, strides, dilations, dtype, threads):
     buffers = (math.prod(a.shape[:nb]) + math.prod(k.shape[:nb]) + 2 * math.prod(batch))
     check_memory(buffers * math.prod(sizes) * np.dtype(dtype).itemsize * (1 if real else 2),
                  "the FFT buffers of this call")
-    # Shift a so that output i lands at index i * stride of the circular correlation.
-    padded = np.zeros(a.shape[:nb] + tuple(sizes), dtype)
-    padded[(Ellipsis,) + tuple(slice(0, n) for n in n_sizes)] = a
-    shifts = [-off for off in offsets]
-    if any(shifts):
-        padded = np.roll(padded, shifts, axis=axes)
-    if real:
-        spec_a = scipy.fft.rfftn(padded, axes=axes, workers=threads)
-        spec_k = scipy.fft.rfftn(k, s=sizes, axes=axes, workers=threads)
-        # sum_j a[q + j] k[j] is the correlation of a with conj(k) = k.
-        product = spec_a * np.conj(spec_k)
+    # c[q] = sum_j a[q + j] k[j - offset] (indices modulo the transform length) is the
+    # operation's output q / stride for q a multiple of the stride: the offset is applied by
+    # placing the kernel, so the input goes to the transform unshifted.
+    placed = _place_wrapped(k, sizes, offsets, nb)
+    transform = scipy.fft.rfftn if real else scipy.fft.fftn
+    spectrum = transform(a, s=sizes, axes=axes, workers=threads)
+    kernel_spectrum = transform(placed if real else np.conj(placed), axes=axes, workers=threads)
+    del placed
+    # A correlation multiplies by the conjugate spectrum of the kernel.
+    np.conjugate(kernel_spectrum, out=kernel_spectrum)
+    if spectrum.shape == np.broadcast_shapes(spectrum.shape, kernel_spectrum.shape):
+        spectrum *= kernel_spectrum
     else:
-        spec_a = scipy.fft.fftn(padded, axes=axes, workers=threads)
-        spec_k = scipy.fft.fftn(np.conj(k), s=sizes, axes=axes, workers=threads)
-        product = spec_a * np.conj(spec_k)
-    del padded, spec_a, spec_k
+        spectrum = spectrum * kernel_spectrum
+    del kernel_spectrum
     full_axes = axes[:-1] if real else axes
     for axis, s in zip(full_axes, strides):
         if s > 1:
-            product = _fold(product, axis, s)
+            spectrum = _fold(spectrum, axis, s)
     if real:
         if len(full_axes):
-            product = scipy.fft.ifftn(product, axes=full_axes, workers=threads)
+            spectrum = scipy.fft.ifftn(spectrum, axes=full_axes, workers=threads, overwrite_x=True)
         length, s = sizes[-1], strides[-1]
         if s > 1:
-            product = _fold_half(product, length, s)
-        result = scipy.fft.irfft(product, n=length // s, axis=-1, workers=threads)
+            spectrum = _fold_half(spectrum, length, s)
+        result = scipy.fft.irfft(spectrum, n=length // s, axis=-1, workers=threads)
     else:
-        result = scipy.fft.ifftn(product, axes=axes, workers=threads)
-    scale = math.prod(strides)
+        result = scipy.fft.ifftn(spectrum, axes=axes, workers=threads, overwrite_x=True)
     result = result[(Ellipsis,) + tuple(slice(0, m) for m in lengths)]
+    scale = math.prod(strides)
     if scale != 1:
-        result = result / scale
-    return np.ascontiguousarray(result, dtype=dtype)
+        result /= scale
+    return result.astype(dtype, copy=False)
 
 
 def fft_correlate_adjoint(g, k, offsets, strides, input_sizes, dtype, threads):
@@ -292,44 +308,61 @@ def fft_correlate_adjoint(g, k, offsets, strides, input_sizes, dtype, threads):
 # ----------------------------------------------------------------------------------------
 # cost model
 
-# Seconds per unit, measured on the development machine (Intel Xeon, AVX-512, 2 cores) by
-# benchmarks/calibrate.py; only their ratios matter.
-_DIRECT_SECONDS_PER_TERM = {"f": 0.11e-9, "d": 0.22e-9}
-_DIRECT_SECONDS_PER_OUTPUT = {"f": 0.4e-9, "d": 0.5e-9}
-_FFT_SECONDS_PER_POINT_LOG = {"f": 0.45e-9, "d": 0.75e-9}
+# Seconds per unit of work on one core, fitted by ``python benchmarks/calibrate.py`` on the
+# development machine (Intel Xeon, Rocket Lake, AVX-512, 2 cores). Only their ratios matter.
+_DIRECT_SECONDS = {  # (per product summed, per row visit, per output written)
+    "f": (3.8e-11, 2.0e-10, 2.2e-11),
+    "d": (6.4e-11, 3.2e-10, 1.5e-10),
+}
+_FFT_SECONDS = {"f": 3.8e-10, "d": 6.4e-10}  # per unit of fft_work()
 # FFT is chosen only when clearly cheaper: direct summation is exact term by term.
 _FFT_ADVANTAGE = 1.5
 
 
-def direct_cost(a_shape, k_shape, offsets, lengths, strides, dilations, complex_data):
+def direct_work(a_shape, k_shape, offsets, lengths, strides, dilations):
+    """(products summed, kernel rows visited per output, outputs written) by direct summation.
+
+    The kernels sum whole rows (the last axis) at a time, so a short last kernel axis costs
+    more per product: the second count carries that overhead.
+    """
     d = len(lengths)
     nb = len(a_shape) - d
     batch = math.prod(_broadcast_batch(a_shape, k_shape, d))
-    terms = batch
-    for axis in range(d):
-        terms *= overlap_terms(a_shape[nb + axis], k_shape[nb + axis], offsets[axis],
-                               lengths[axis], strides[axis], dilations[axis])
-    outputs = batch * math.prod(lengths)
-    return terms, outputs, (4 if complex_data else 1)
+    rows = batch
+    for axis in range(d - 1):
+        rows *= overlap_terms(a_shape[nb + axis], k_shape[nb + axis], offsets[axis],
+                              lengths[axis], strides[axis], dilations[axis])
+    terms = rows * overlap_terms(a_shape[-1], k_shape[-1], offsets[-1], lengths[-1],
+                                 strides[-1], dilations[-1])
+    return terms, rows * lengths[-1], batch * math.prod(lengths)
+
+
+def fft_work(a_shape, k_shape, offsets, lengths, strides, dilations, real):
+    """Points times log2(points) of the transforms, plus the pointwise passes."""
+    d = len(lengths)
+    nb = len(a_shape) - d
+    taps = [(t - 1) * dl + 1 for t, dl in zip(k_shape[nb:], dilations)]
+    sizes = _fft_lengths(a_shape[nb:], taps, offsets, lengths, strides, real)
+    points = math.prod(sizes) * (0.5 if real else 1.0)
+    log_points = math.log2(max(points, 2))
+    batch = math.prod(_broadcast_batch(a_shape, k_shape, d))
+    forward = math.prod(a_shape[:nb]) + math.prod(k_shape[:nb])
+    inverse = batch / math.prod(strides)
+    return (forward + inverse) * points * log_points + 3 * batch * points
+
+
+def estimate_seconds(a_shape, k_shape, offsets, lengths, strides, dilations, dtype):
+    """Estimated single-core seconds of (direct, fft) for this operation."""
+    dtype = np.dtype(dtype)
+    real = dtype.kind != "c"
+    char = "f" if dtype in (np.float32, np.complex64) else "d"
+    work = direct_work(a_shape, k_shape, offsets, lengths, strides, dilations)
+    direct = sum(w * c for w, c in zip(work, _DIRECT_SECONDS[char])) * (1 if real else 4)
+    fft = fft_work(a_shape, k_shape, offsets, lengths, strides, dilations, real) * _FFT_SECONDS[char]
+    return direct, fft
 
 
 def choose(a_shape, k_shape, offsets, lengths, strides, dilations, dtype):
     """'direct' or 'fft' for the operation on arrays of these shapes (layout-independent)."""
-    d = len(lengths)
-    nb = len(a_shape) - d
-    char = np.dtype(dtype).char.lower()
-    char = "f" if char == "f" else "d"
-    complex_data = np.dtype(dtype).kind == "c"
-    terms, outputs, factor = direct_cost(a_shape, k_shape, offsets, lengths, strides, dilations,
-                                         complex_data)
-    direct_seconds = factor * (terms * _DIRECT_SECONDS_PER_TERM[char]
-                               + outputs * _DIRECT_SECONDS_PER_OUTPUT[char])
-    taps = [(t - 1) * dl + 1 for t, dl in zip(k_shape[nb:], dilations)]
-    sizes = _fft_lengths(a_shape[nb:], taps, offsets, lengths, strides, not complex_data)
-    points = math.prod(sizes)
-    log_points = math.log2(max(points, 2))
-    batch = math.prod(_broadcast_batch(a_shape, k_shape, d))
-    transforms = (math.prod(a_shape[:nb]) + math.prod(k_shape[:nb])) * points * log_points
-    transforms += batch * points / math.prod(strides) * log_points + 2 * batch * points
-    fft_seconds = transforms * _FFT_SECONDS_PER_POINT_LOG[char] * (1.0 if complex_data else 0.5)
-    return "fft" if fft_seconds * _FFT_ADVANTAGE < direct_seconds else "direct"
+    direct, fft = estimate_seconds(a_shape, k_shape, offsets, lengths, strides, dilations, dtype)
+    return "fft" if fft * _FFT_ADVANTAGE < direct else "direct"

@@ -42,8 +42,7 @@ class _Plan:
 
     def to_caller_layout(self, result):
         d = len(self.axes)
-        moved = np.moveaxis(result, range(result.ndim - d, result.ndim), self.axes)
-        return np.ascontiguousarray(moved)
+        return np.moveaxis(result, range(result.ndim - d, result.ndim), self.axes)
 
 
 def _plan(function, in1, in2, mode, stride, axes, flip):

@@ -38,6 +38,7 @@ cdef enum:
     # Outputs accumulated in registers at once: 8 vectors of 256 bits for double, and the
     # same count for float (enough independent FMA chains to hide the FMA latency).
     WIDTH = 32
+    NARROW = 8
 
 
 # Exposed so that the Python side counts tasks the way the kernel does.
@@ -85,8 +86,8 @@ cdef inline Py_ssize_t interior_blocks(const real_t** rows, const real_t** krows
                                       Py_ssize_t nrows, Py_ssize_t taps, Py_ssize_t offset,
                                       Py_ssize_t stride, Py_ssize_t dilation, real_t* out,
                                       Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    # WIDTH outputs at a time, summed over every tap of every row in registers; returns
-    # the first output it did not compute.
+    # WIDTH outputs at a time, then NARROW at a time, each summed over every tap of every row
+    # in registers; returns the first output it did not compute.
     cdef real_t acc[WIDTH]
     cdef real_t kj
     cdef const real_t* src
@@ -103,6 +104,18 @@ cdef inline Py_ssize_t interior_blocks(const real_t** rows, const real_t** krows
         for u in range(WIDTH):
             out[i + u] = acc[u]
         i += WIDTH
+    while i + NARROW <= hi:
+        for u in range(NARROW):
+            acc[u] = out[i + u]
+        for r in range(nrows):
+            for j in range(taps):
+                kj = krows[r][j]
+                src = rows[r] + offset + i * stride + j * dilation
+                for u in range(NARROW):
+                    acc[u] = acc[u] + kj * src[u * stride]
+        for u in range(NARROW):
+            out[i + u] = acc[u]
+        i += NARROW
     return i
 
 
