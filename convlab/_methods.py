@@ -53,6 +53,7 @@ def _batch_index(batch_shape, own_shape):
 # longest kernel axis, so that both cores have work. A constant, not the thread count, so that
 # the result does not depend on `workers` (the split changes the order of the sums).
 _MIN_TASKS = 32
+_SHARE_BYTES = 1 << 18
 
 
 def _direct_real(a, k, out, offsets, strides, dilations, accumulate, threads):
@@ -86,7 +87,9 @@ def _direct_real(a, k, out, offsets, strides, dilations, accumulate, threads):
     split_axis = int(np.argmax(k3.shape[1:]))
     nsplit = 1
     if tasks < _MIN_TASKS:
-        nsplit = min(k3.shape[1 + split_axis], -(-_MIN_TASKS // tasks))
+        # Shares small enough that the lines of one share find its kernel rows in cache.
+        shares = max(-(-_MIN_TASKS // tasks), -(-k3[0].nbytes // _SHARE_BYTES))
+        nsplit = min(k3.shape[1 + split_axis], shares)
     geometry = ((0,) * len(pad) + tuple(offsets), pad + tuple(strides), pad + tuple(dilations))
     indices = (_batch_index(batch, a_batch), _batch_index(batch, k_batch))
     out3 = out.reshape((math.prod(batch),) + pad + out.shape[nb:])
@@ -150,11 +153,15 @@ def direct_correlate_adjoint(g, k, offsets, strides, input_sizes, dtype, threads
     """
     d = len(offsets)
     nb = g.ndim - d
+    taps = k.shape[nb:]
+    if all(s == 1 for s in strides):
+        reversed_k = np.flip(k, axis=tuple(range(nb, nb + d)))
+        return direct_correlate(g, reversed_k, [-off - t + 1 for off, t in zip(offsets, taps)],
+                                list(input_sizes), strides, strides, dtype, threads)
     batch = _broadcast_batch(g.shape, k.shape, d)
     grad = np.zeros(batch + tuple(input_sizes), dtype)
     if grad.size == 0:
         return grad
-    taps = k.shape[nb:]
     per_axis = []
     for axis in range(d):
         n, t, off, s = input_sizes[axis], taps[axis], offsets[axis], strides[axis]

@@ -39,6 +39,7 @@ cdef enum:
     # same count for float (enough independent FMA chains to hide the FMA latency).
     WIDTH = 32
     NARROW = 8
+    DOT_WIDTH = 16
 
 
 # Exposed so that the Python side counts tasks the way the kernel does.
@@ -62,24 +63,23 @@ cdef struct Geometry:
 
 cdef inline real_t dot(const real_t* x, const real_t* y, Py_ssize_t count,
                        Py_ssize_t step) noexcept nogil:
-    # sum_j x[j * step] * y[j]; with step 1, eight partial sums that the compiler vectorises.
-    cdef real_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
-    cdef Py_ssize_t j = 0
-    if step == 1:
-        while j + 8 <= count:
-            s0 = s0 + x[j] * y[j]
-            s1 = s1 + x[j + 1] * y[j + 1]
-            s2 = s2 + x[j + 2] * y[j + 2]
-            s3 = s3 + x[j + 3] * y[j + 3]
-            s4 = s4 + x[j + 4] * y[j + 4]
-            s5 = s5 + x[j + 5] * y[j + 5]
-            s6 = s6 + x[j + 6] * y[j + 6]
-            s7 = s7 + x[j + 7] * y[j + 7]
-            j += 8
+    # sum_j x[j * step] * y[j]; with step 1, DOT_WIDTH partial sums (vector registers).
+    cdef real_t acc[DOT_WIDTH]
+    cdef real_t total = 0
+    cdef Py_ssize_t j = 0, u
+    if step == 1 and count >= DOT_WIDTH:
+        for u in range(DOT_WIDTH):
+            acc[u] = 0
+        while j + DOT_WIDTH <= count:
+            for u in range(DOT_WIDTH):
+                acc[u] = acc[u] + x[j + u] * y[j + u]
+            j += DOT_WIDTH
+        for u in range(DOT_WIDTH):
+            total = total + acc[u]
     while j < count:
-        s0 = s0 + x[j * step] * y[j]
+        total = total + x[j * step] * y[j]
         j += 1
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    return total
 
 
 cdef inline Py_ssize_t interior_blocks(const real_t** rows, const real_t** krows,
