@@ -79,7 +79,9 @@ def _plan(function, in1, in2, mode, stride, axes, flip):
     conv_sizes = dict(zip(axes, lengths))
     out_shape = tuple(conv_sizes[ax] if ax in conv_sizes else max(in1.shape[ax], in2.shape[ax])
                       if 0 not in (in1.shape[ax], in2.shape[ax]) else 0 for ax in range(ndim))
-    check_memory(int(np.prod(out_shape, dtype=np.float64)) * dtype.itemsize, f"the result of {function}")
+    # The result, plus the contiguous copies the kernels may take of the inputs.
+    elements = sum(float(np.prod(shape, dtype=np.float64)) for shape in (out_shape, in1.shape, in2.shape))
+    check_memory(elements * dtype.itemsize, f"{function} (its result and working copies)")
     d = len(axes)
     last = tuple(range(ndim - d, ndim))
     a = np.moveaxis(in1, axes, last)
