@@ -195,7 +195,7 @@ def _fft_lengths(n_sizes, taps, offsets, lengths, strides, real):
     one at every requested output, and a multiple of the stride (for the spectral fold)."""
     sizes = []
     for axis, (n, t, off, m, s) in enumerate(zip(n_sizes, taps, offsets, lengths, strides)):
-        need = max(n - min(off, 0), off + (m - 1) * s + t, n)
+        need = max(n - min(off, 0), off + (m - 1) * s + t, m * s)
         last = real and axis == len(n_sizes) - 1
         sizes.append(s * scipy.fft.next_fast_len(-(-need // s), real=last))
     return sizes
