@@ -71,11 +71,16 @@ def _plan(function, in1, in2, mode, stride, axes, flip):
                                  f"(shape {array.shape}); every convolved axis needs at least one sample")
     if mode == "valid":
         valid_mode_order(in1.shape, in2.shape, axes)
-    offsets, lengths = [], []
+    offsets, lengths, kept_strides = [], [], []
     for ax, s in zip(axes, strides):
         offset, length = signal_axis_geometry(in1.shape[ax], in2.shape[ax], mode)
+        # A stride at or beyond the stride-1 length keeps only the first output, as any
+        # larger one would: clamping it keeps FFT sizes and C integers sized by the data.
+        s = min(s, length)
         offsets.append(offset)
         lengths.append(strided_length(length, s))
+        kept_strides.append(s)
+    strides = tuple(kept_strides)
     conv_sizes = dict(zip(axes, lengths))
     out_shape = tuple(conv_sizes[ax] if ax in conv_sizes else max(in1.shape[ax], in2.shape[ax])
                       if 0 not in (in1.shape[ax], in2.shape[ax]) else 0 for ax in range(ndim))
@@ -91,6 +96,12 @@ def _plan(function, in1, in2, mode, stride, axes, flip):
     elif kernel.dtype.kind == "c":
         kernel = np.conj(kernel)
     return _Plan(a, kernel, axes, dtype, offsets, lengths, strides, out_shape)
+
+
+def _arithmetic_quietly():
+    """Direct summation gives inf - inf = nan as IEEE arithmetic does, silently; numpy's
+    floating-point warnings would make that a warning in some code paths and not others."""
+    return np.errstate(invalid="ignore", over="ignore", divide="ignore")
 
 
 def _finite(*arrays):
@@ -117,12 +128,14 @@ def _forward(function, in1, in2, mode, method, stride, axes, workers, flip):
     plan = _plan(function, in1, in2, mode, stride, axes, flip)
     threads = resolve_workers(workers)
     if not plan.axes:
-        return np.asarray(plan.a * plan.kernel, dtype=plan.dtype)
+        with _arithmetic_quietly():
+            return np.asarray(plan.a * plan.kernel, dtype=plan.dtype)
     ones = (1,) * len(plan.axes)
     shapes = (plan.a.shape, plan.kernel.shape, plan.offsets, plan.lengths, plan.strides, ones)
     chosen = _pick(method, shapes, plan.dtype, (plan.a, plan.kernel))
-    result = _ENGINES[chosen](plan.a, plan.kernel, plan.offsets, plan.lengths, plan.strides, ones,
-                              plan.dtype, threads)
+    with _arithmetic_quietly():
+        result = _ENGINES[chosen](plan.a, plan.kernel, plan.offsets, plan.lengths, plan.strides,
+                                  ones, plan.dtype, threads)
     if method == "fft" and not np.isfinite(result).all():
         warnings.warn(f"{function}(method='fft'): the result holds NaN or Inf; the FFT spreads a "
                       "non-finite input over the whole output (use method='direct' to keep them "
@@ -150,6 +163,11 @@ def _gradient(function, grad_out, in1, in2, mode, stride, axes, workers, flip):
     threads = resolve_workers(workers)
     in1_shape = np.shape(in1)
     in2_shape = np.shape(in2)
+    with _arithmetic_quietly():
+        return _gradient_terms(plan, g, in1_shape, in2_shape, dtype, threads, flip)
+
+
+def _gradient_terms(plan, g, in1_shape, in2_shape, dtype, threads, flip):
     if not plan.axes:
         grad1 = np.asarray(_sum_to_shape(g * plan.kernel, in1_shape), dtype=dtype)
         grad2 = np.asarray(_sum_to_shape(g * plan.a, in2_shape), dtype=dtype)

@@ -21,6 +21,13 @@ def usable_cores():
 
 
 def _validate_workers(workers):
+    """A thread count >= 1 from an int (or None: every usable core).
+
+    Counts above the number of usable cores are capped at it: extra threads would only
+    oversubscribe the cores (and a huge count must not reach a C integer).
+    """
+    if workers is None:
+        return usable_cores()
     if isinstance(workers, bool):
         raise TypeError(f"workers must be an int or None, got {workers!r} (a bool)")
     try:
@@ -38,7 +45,7 @@ def _validate_workers(workers):
             raise ValueError(f"workers={count} counts back from {cores} usable cores; "
                              f"expected a value >= {-cores}")
         count = cores + 1 + count
-    return count
+    return min(count, usable_cores())
 
 
 def resolve_workers(workers):
@@ -63,10 +70,10 @@ def set_workers(workers):
 
     Parameters
     ----------
-    workers : int
-        Number of threads: ``>= 1`` a count, ``-n`` counts back from the number of usable
-        cores (``-1`` is all of them, ``-2`` all but one), as in :mod:`scipy.fft`.
-        ``0`` is a ValueError.
+    workers : int or None
+        Number of threads: ``>= 1`` a count (capped at the number of usable cores), ``-n``
+        counts back from the number of usable cores (``-1`` is all of them, ``-2`` all but
+        one), as in :mod:`scipy.fft`; None is every usable core. ``0`` is a ValueError.
 
     Yields
     ------
