@@ -35,9 +35,11 @@ cdef enum:
     BLOCK = 2048
     # Kernel rows whose sums are kept in registers together (more rows: several passes).
     MAX_ROWS = 64
-    # Outputs accumulated in registers at once: 8 vectors of 256 bits for double, and the
-    # same count for float (enough independent FMA chains to hide the FMA latency).
-    WIDTH = 32
+    # Outputs accumulated in registers at once: 8 vectors of 256 bits (64 floats or 32
+    # doubles), then 8 at a time for the rest of the line.
+    WIDE_FLOAT = 64
+    WIDE_DOUBLE = 32
+    WIDEST = 64
     NARROW = 8
     DOT_WIDTH = 16
 
@@ -82,41 +84,48 @@ cdef inline real_t dot(const real_t* x, const real_t* y, Py_ssize_t count,
     return total
 
 
+cdef inline Py_ssize_t register_blocks(const real_t** rows, const real_t** krows,
+                                      Py_ssize_t nrows, Py_ssize_t taps, Py_ssize_t offset,
+                                      Py_ssize_t stride, Py_ssize_t dilation, real_t* out,
+                                      Py_ssize_t i, Py_ssize_t hi,
+                                      Py_ssize_t width) noexcept nogil:
+    # Blocks of `width` outputs from i on, each summed over every tap of every row in
+    # registers; returns the first output it did not compute. `width` is a literal at every
+    # call, so that the compiler unrolls the block into vector registers.
+    cdef real_t acc[WIDEST]
+    cdef real_t kj
+    cdef const real_t* src
+    cdef Py_ssize_t j, r, u
+    while i + width <= hi:
+        for u in range(width):
+            acc[u] = out[i + u]
+        for r in range(nrows):
+            for j in range(taps):
+                kj = krows[r][j]
+                src = rows[r] + offset + i * stride + j * dilation
+                for u in range(width):
+                    acc[u] = acc[u] + kj * src[u * stride]
+        for u in range(width):
+            out[i + u] = acc[u]
+        i += width
+    return i
+
+
 cdef inline Py_ssize_t interior_blocks(const real_t** rows, const real_t** krows,
                                       Py_ssize_t nrows, Py_ssize_t taps, Py_ssize_t offset,
                                       Py_ssize_t stride, Py_ssize_t dilation, real_t* out,
                                       Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    # WIDTH outputs at a time, then NARROW at a time, each summed over every tap of every row
-    # in registers; returns the first output it did not compute.
-    cdef real_t acc[WIDTH]
-    cdef real_t kj
-    cdef const real_t* src
-    cdef Py_ssize_t i = lo, j, r, u
-    while i + WIDTH <= hi:
-        for u in range(WIDTH):
-            acc[u] = out[i + u]
-        for r in range(nrows):
-            for j in range(taps):
-                kj = krows[r][j]
-                src = rows[r] + offset + i * stride + j * dilation
-                for u in range(WIDTH):
-                    acc[u] = acc[u] + kj * src[u * stride]
-        for u in range(WIDTH):
-            out[i + u] = acc[u]
-        i += WIDTH
-    while i + NARROW <= hi:
-        for u in range(NARROW):
-            acc[u] = out[i + u]
-        for r in range(nrows):
-            for j in range(taps):
-                kj = krows[r][j]
-                src = rows[r] + offset + i * stride + j * dilation
-                for u in range(NARROW):
-                    acc[u] = acc[u] + kj * src[u * stride]
-        for u in range(NARROW):
-            out[i + u] = acc[u]
-        i += NARROW
-    return i
+    # Eight vector registers of outputs at a time (enough independent multiply-add chains to
+    # hide their latency), then one register at a time.
+    cdef Py_ssize_t i
+    if real_t is float:
+        i = register_blocks(rows, krows, nrows, taps, offset, stride, dilation, out, lo, hi,
+                            WIDE_FLOAT)
+    else:
+        i = register_blocks(rows, krows, nrows, taps, offset, stride, dilation, out, lo, hi,
+                            WIDE_DOUBLE)
+    return register_blocks(rows, krows, nrows, taps, offset, stride, dilation, out, i, hi,
+                           NARROW)
 
 
 cdef inline void correlate_rows(const real_t** rows, const real_t** krows, Py_ssize_t nrows,
