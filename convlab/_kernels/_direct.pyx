@@ -30,6 +30,20 @@ cdef extern from *:
     int CONVLAB_HAVE_OPENMP
 
 
+cdef extern from "_pair_simd.h" nogil:
+    void convlab_pair_block_float(const float** rows, const float** a_krows,
+                                  const float** b_krows, Py_ssize_t nrows, Py_ssize_t taps,
+                                  Py_ssize_t offset, Py_ssize_t dilation, float* out_a,
+                                  float* out_b, Py_ssize_t i)
+    void convlab_pair_block_double(const double** rows, const double** a_krows,
+                                   const double** b_krows, Py_ssize_t nrows, Py_ssize_t taps,
+                                   Py_ssize_t offset, Py_ssize_t dilation, double* out_a,
+                                   double* out_b, Py_ssize_t i)
+    enum:
+        CONVLAB_PAIR_BLOCK_FLOAT
+        CONVLAB_PAIR_BLOCK_DOUBLE
+
+
 cdef enum:
     # Outputs per task along the last axis: the block stays in L1 while every tap is added.
     BLOCK = 2048
@@ -173,6 +187,168 @@ cdef inline void correlate_rows(const real_t** rows, const real_t** krows, Py_ss
         i += 1
 
 
+cdef inline Py_ssize_t pair_register_blocks(const real_t** rows, const real_t** a_krows,
+                                           const real_t** b_krows, Py_ssize_t nrows,
+                                           Py_ssize_t taps, Py_ssize_t offset,
+                                           Py_ssize_t stride, Py_ssize_t dilation,
+                                           real_t* out_a, real_t* out_b, Py_ssize_t i,
+                                           Py_ssize_t hi, Py_ssize_t width) noexcept nogil:
+    # register_blocks for two output lines A and B: input row r serves line A through kernel
+    # row a_krows[r] and line B through b_krows[r] (NULL where the line does not use it).
+    cdef real_t acc_a[WIDEST]
+    cdef real_t acc_b[WIDEST]
+    cdef real_t ka, kb, v
+    cdef const real_t* src
+    cdef Py_ssize_t j, r, u
+    while i + width <= hi:
+        for u in range(width):
+            acc_a[u] = out_a[i + u]
+            acc_b[u] = out_b[i + u]
+        for r in range(nrows):
+            if a_krows[r] != NULL and b_krows[r] != NULL:
+                for j in range(taps):
+                    ka = a_krows[r][j]
+                    kb = b_krows[r][j]
+                    src = rows[r] + offset + i * stride + j * dilation
+                    for u in range(width):
+                        v = src[u * stride]
+                        acc_a[u] = acc_a[u] + ka * v
+                        acc_b[u] = acc_b[u] + kb * v
+            elif a_krows[r] != NULL:
+                for j in range(taps):
+                    ka = a_krows[r][j]
+                    src = rows[r] + offset + i * stride + j * dilation
+                    for u in range(width):
+                        acc_a[u] = acc_a[u] + ka * src[u * stride]
+            else:
+                for j in range(taps):
+                    kb = b_krows[r][j]
+                    src = rows[r] + offset + i * stride + j * dilation
+                    for u in range(width):
+                        acc_b[u] = acc_b[u] + kb * src[u * stride]
+        for u in range(width):
+            out_a[i + u] = acc_a[u]
+            out_b[i + u] = acc_b[u]
+        i += width
+    return i
+
+
+cdef inline Py_ssize_t pair_interior_blocks(const real_t** rows, const real_t** a_krows,
+                                           const real_t** b_krows, Py_ssize_t nrows,
+                                           Py_ssize_t taps, Py_ssize_t offset,
+                                           Py_ssize_t dilation, real_t* out_a, real_t* out_b,
+                                           Py_ssize_t i, Py_ssize_t hi) noexcept nogil:
+    # Stride 1 along the line: blocks of 4 vector registers per line (_pair_simd.h), then
+    # blocks of NARROW outputs.
+    if real_t is float:
+        while i + CONVLAB_PAIR_BLOCK_FLOAT <= hi:
+            convlab_pair_block_float(rows, a_krows, b_krows, nrows, taps, offset, dilation,
+                                     out_a, out_b, i)
+            i += CONVLAB_PAIR_BLOCK_FLOAT
+    else:
+        while i + CONVLAB_PAIR_BLOCK_DOUBLE <= hi:
+            convlab_pair_block_double(rows, a_krows, b_krows, nrows, taps, offset, dilation,
+                                      out_a, out_b, i)
+            i += CONVLAB_PAIR_BLOCK_DOUBLE
+    return pair_register_blocks(rows, a_krows, b_krows, nrows, taps, offset, 1, dilation,
+                                out_a, out_b, i, hi, NARROW)
+
+
+cdef inline void line_outputs(const real_t** rows, const real_t** krows, Py_ssize_t nrows,
+                              Py_ssize_t n, Py_ssize_t taps, Py_ssize_t offset,
+                              Py_ssize_t stride, Py_ssize_t dilation, real_t* out,
+                              Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    # out[i] += sum over the rows r this line uses (krows[r] not NULL) of the in-range taps,
+    # one output at a time (line edges and interior remainders).
+    cdef Py_ssize_t i, r, first, stop, start
+    cdef real_t total
+    for i in range(lo, hi):
+        start = offset + i * stride
+        tap_range(start, n, taps, dilation, &first, &stop)
+        total = 0
+        for r in range(nrows):
+            if krows[r] != NULL:
+                total = total + dot(rows[r] + start + first * dilation, krows[r] + first,
+                                    stop - first, dilation)
+        out[i] += total
+
+
+cdef inline void correlate_rows_pair(const real_t** rows, const real_t** a_krows,
+                                     const real_t** b_krows, Py_ssize_t nrows, Py_ssize_t n,
+                                     Py_ssize_t taps, Py_ssize_t offset, Py_ssize_t stride,
+                                     Py_ssize_t dilation, real_t* out_a, real_t* out_b,
+                                     Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    # correlate_rows for two output lines reading (partly) the same input rows.
+    cdef Py_ssize_t i, inner_lo, inner_hi
+    inner_lo = clamp(ceil_div(-offset, stride), lo, hi)
+    inner_hi = clamp(floor_div(n - 1 - offset - (taps - 1) * dilation, stride) + 1, inner_lo, hi)
+    line_outputs(rows, a_krows, nrows, n, taps, offset, stride, dilation, out_a, lo, inner_lo)
+    line_outputs(rows, a_krows, nrows, n, taps, offset, stride, dilation, out_a, inner_hi, hi)
+    line_outputs(rows, b_krows, nrows, n, taps, offset, stride, dilation, out_b, lo, inner_lo)
+    line_outputs(rows, b_krows, nrows, n, taps, offset, stride, dilation, out_b, inner_hi, hi)
+    # Pairs are formed only for stride 1 along the line (see `correlate`).
+    i = pair_interior_blocks(rows, a_krows, b_krows, nrows, taps, offset, dilation, out_a, out_b,
+                             inner_lo, inner_hi)
+    line_outputs(rows, a_krows, nrows, n, taps, offset, stride, dilation, out_a, i, inner_hi)
+    line_outputs(rows, b_krows, nrows, n, taps, offset, stride, dilation, out_b, i, inner_hi)
+
+
+cdef void correlate_block_pair(const real_t* a, const real_t* k, real_t* out_a, real_t* out_b,
+                               const Geometry* g, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t lo,
+                               Py_ssize_t hi, bint accumulate) noexcept nogil:
+    # correlate_block for the lines (i0, i1) -> out_a and (i0, i1 + 1) -> out_b. Line B's
+    # input rows are line A's moved by the stride, so with shift = stride / dilation, the
+    # row that line A reads through tap jA is the row line B reads through tap jA - shift.
+    cdef const real_t* rows[MAX_ROWS]
+    cdef const real_t* a_krows[MAX_ROWS]
+    cdef const real_t* b_krows[MAX_ROWS]
+    cdef Py_ssize_t j0, ja, jb, first0, stop0, first_a, stop_a, first_b, stop_b, plane
+    cdef Py_ssize_t nrows = 0
+    cdef Py_ssize_t shift = g.stride[1] // g.dilation[1]
+    cdef Py_ssize_t start0 = g.offset[0] + i0 * g.stride[0]
+    cdef Py_ssize_t start_a = g.offset[1] + i1 * g.stride[1]
+    cdef Py_ssize_t start_b = start_a + g.stride[1]
+    cdef const real_t* krow0
+    if not accumulate:
+        memset(out_a + lo, 0, <size_t>(hi - lo) * sizeof(real_t))
+        memset(out_b + lo, 0, <size_t>(hi - lo) * sizeof(real_t))
+    tap_range(start0, g.n[0], g.taps[0], g.dilation[0], &first0, &stop0)
+    tap_range(start_a, g.n[1], g.taps[1], g.dilation[1], &first_a, &stop_a)
+    tap_range(start_b, g.n[1], g.taps[1], g.dilation[1], &first_b, &stop_b)
+    for j0 in range(first0, stop0):
+        plane = (start0 + j0 * g.dilation[0]) * g.n[1]
+        krow0 = k + j0 * g.k_step[0]
+        # Rows line A reads, shared with line B where B reads them too ...
+        for ja in range(first_a, stop_a):
+            jb = ja - shift
+            rows[nrows] = a + (plane + start_a + ja * g.dilation[1]) * g.n[2]
+            a_krows[nrows] = krow0 + ja * g.k_step[1]
+            b_krows[nrows] = krow0 + jb * g.k_step[1] if first_b <= jb < stop_b else NULL
+            nrows += 1
+            if nrows == MAX_ROWS:
+                correlate_rows_pair(rows, a_krows, b_krows, nrows, g.n[2], g.taps[2],
+                                    g.offset[2], g.stride[2], g.dilation[2], out_a, out_b,
+                                    lo, hi)
+                nrows = 0
+        # ... then the rows only line B reads.
+        for jb in range(first_b, stop_b):
+            if first_a <= jb + shift < stop_a:
+                continue
+            rows[nrows] = a + (plane + start_b + jb * g.dilation[1]) * g.n[2]
+            a_krows[nrows] = NULL
+            b_krows[nrows] = krow0 + jb * g.k_step[1]
+            nrows += 1
+            if nrows == MAX_ROWS:
+                correlate_rows_pair(rows, a_krows, b_krows, nrows, g.n[2], g.taps[2],
+                                    g.offset[2], g.stride[2], g.dilation[2], out_a, out_b,
+                                    lo, hi)
+                nrows = 0
+    if nrows:
+        correlate_rows_pair(rows, a_krows, b_krows, nrows, g.n[2], g.taps[2], g.offset[2],
+                            g.stride[2], g.dilation[2], out_a, out_b, lo, hi)
+
+
+
 cdef void correlate_block(const real_t* a, const real_t* k, real_t* out, const Geometry* g,
                           Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t lo, Py_ssize_t hi,
                           bint accumulate) noexcept nogil:
@@ -204,7 +380,10 @@ cdef void correlate_block(const real_t* a, const real_t* k, real_t* out, const G
 cdef void correlate_task(const real_t* a_ptr, const real_t* k_ptr, real_t* out_ptr,
                          const Py_ssize_t* a_index, const Py_ssize_t* k_index,
                          const Geometry* whole, Py_ssize_t batch, Py_ssize_t nsplit,
-                         int split_axis, Py_ssize_t task, bint accumulate) noexcept nogil:
+                         int split_axis, bint paired, Py_ssize_t task,
+                         bint accumulate) noexcept nogil:
+    # With `paired`, the task of an even line i1 computes lines i1 and i1 + 1 and the task of
+    # an odd line has nothing to do.
     cdef Geometry g = whole[0]
     cdef Py_ssize_t nblocks = (g.m[2] + BLOCK - 1) // BLOCK
     cdef Py_ssize_t lines = batch * g.m[0] * g.m[1]
@@ -216,24 +395,35 @@ cdef void correlate_task(const real_t* a_ptr, const real_t* k_ptr, real_t* out_p
     cdef Py_ssize_t b = line // (g.m[1] * g.m[0])
     cdef Py_ssize_t lo = blk * BLOCK
     cdef Py_ssize_t hi = lo + BLOCK
-    cdef Py_ssize_t first = 0, stop
+    cdef Py_ssize_t first = 0, stop, count = 1
+    cdef real_t* out
+    if paired:
+        if i1 % 2 == 1:
+            return
+        if i1 + 1 < g.m[1]:
+            count = 2
     if hi > g.m[2]:
         hi = g.m[2]
+    out = out_ptr + (split * lines + line) * g.m[2]
     if nsplit > 1:
         # This split sums over the taps [first, stop) of one kernel axis only.
         first = whole.taps[split_axis] * split // nsplit
         stop = whole.taps[split_axis] * (split + 1) // nsplit
         if stop == first:
             if not accumulate:
-                memset(out_ptr + (split * lines + line) * g.m[2] + lo, 0,
-                       <size_t>(hi - lo) * sizeof(real_t))
+                memset(out + lo, 0, <size_t>(hi - lo) * sizeof(real_t))
+                if count == 2:
+                    memset(out + g.m[2] + lo, 0, <size_t>(hi - lo) * sizeof(real_t))
             return
         g.taps[split_axis] = stop - first
         g.offset[split_axis] += first * g.dilation[split_axis]
-    correlate_block(a_ptr + a_index[b] * (g.n[0] * g.n[1] * g.n[2]),
-                    k_ptr + k_index[b] * (whole.taps[0] * whole.taps[1] * whole.taps[2])
-                    + first * g.k_step[split_axis],
-                    out_ptr + (split * lines + line) * g.m[2], &g, i0, i1, lo, hi, accumulate)
+    a_ptr = a_ptr + a_index[b] * (g.n[0] * g.n[1] * g.n[2])
+    k_ptr = (k_ptr + k_index[b] * (whole.taps[0] * whole.taps[1] * whole.taps[2])
+             + first * g.k_step[split_axis])
+    if count == 2:
+        correlate_block_pair(a_ptr, k_ptr, out, out + g.m[2], &g, i0, i1, lo, hi, accumulate)
+    else:
+        correlate_block(a_ptr, k_ptr, out, &g, i0, i1, lo, hi, accumulate)
 
 
 def correlate(const real_t[:, :, :, ::1] a, const real_t[:, :, :, ::1] k,
@@ -270,6 +460,11 @@ def correlate(const real_t[:, :, :, ::1] a, const real_t[:, :, :, ::1] k,
     if g.n[0] * g.n[1] * g.n[2] == 0 or g.taps[0] * g.taps[1] * g.taps[2] == 0:
         raise ValueError("correlate kernel: empty input or kernel")
     ntasks = nsplit * batch * g.m[0] * g.m[1] * ((g.m[2] + BLOCK - 1) // BLOCK)
+    # Pairs of lines along the middle axis share input rows when the stride there is a
+    # multiple of the dilation smaller than the kernel's extent; the paired inner loop is
+    # written for stride 1 along the line.
+    cdef bint paired = (g.m[1] >= 2 and g.stride[1] % g.dilation[1] == 0
+                        and g.stride[1] // g.dilation[1] < g.taps[1] and g.stride[2] == 1)
     cdef const real_t* a_ptr = &a[0, 0, 0, 0]
     cdef const real_t* k_ptr = &k[0, 0, 0, 0]
     cdef real_t* out_ptr = &out[0, 0, 0, 0]
@@ -278,4 +473,4 @@ def correlate(const real_t[:, :, :, ::1] a, const real_t[:, :, :, ::1] k,
     with nogil:
         for task in prange(ntasks, num_threads=num_threads, schedule='guided'):
             correlate_task(a_ptr, k_ptr, out_ptr, ai, ki, &g, batch, nsplit, split_axis,
-                           task, accumulate)
+                           paired, task, accumulate)
