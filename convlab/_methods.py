@@ -25,7 +25,7 @@ import math
 import numpy as np
 import scipy.fft
 
-from convlab._kernels import _direct
+from convlab._kernels import _direct, _memory
 from convlab._shapes import overlap_terms
 from convlab._validation import check_memory
 
@@ -116,7 +116,7 @@ def direct_correlate(a, k, offsets, lengths, strides, dilations, dtype, threads)
     """The operation by direct summation; returns a new C-contiguous array of `dtype`."""
     d = len(lengths)
     batch = _broadcast_batch(a.shape, k.shape, d)
-    out = np.empty(batch + tuple(lengths), dtype)
+    out = _memory.empty(batch + tuple(lengths), dtype)
     if out.size == 0:
         return out
     if dtype.kind != "c":
@@ -159,9 +159,11 @@ def direct_correlate_adjoint(g, k, offsets, strides, input_sizes, dtype, threads
         return direct_correlate(g, reversed_k, [-off - t + 1 for off, t in zip(offsets, taps)],
                                 list(input_sizes), strides, strides, dtype, threads)
     batch = _broadcast_batch(g.shape, k.shape, d)
-    grad = np.zeros(batch + tuple(input_sizes), dtype)
+    grad = _memory.empty(batch + tuple(input_sizes), dtype)
     if grad.size == 0:
         return grad
+    # Input samples that no output reads keep a zero gradient (strides larger than the kernel).
+    grad.fill(0)
     per_axis = []
     for axis in range(d):
         n, t, off, s = input_sizes[axis], taps[axis], offsets[axis], strides[axis]

@@ -1,0 +1,259 @@
+"""Memory for large results: freed blocks are kept for the next call of the same size (private).
+
+A large result (tens of MiB) that the C library maps fresh from the kernel costs a page
+fault and a page clearing per 4 KiB: for a 2048 x 2048 float64 image that is as long as
+computing a 3 x 3 correlation of it. Results allocated through :func:`empty` carry this
+module's numpy memory handler; when such an array is freed, a block of at least
+``MIN_BLOCK`` bytes goes back into a small pool (at most ``SLOTS`` blocks and ``limit``
+bytes) instead of to the system, and the next request of about that size takes it again.
+Smaller blocks go straight to ``malloc`` / ``free``, which recycle them already.
+
+Every block starts with a header holding its capacity, so a block is recognised whatever
+size numpy reports when it frees it (``ndarray.resize`` reallocates through the handler).
+"""
+
+from cpython.pycapsule cimport PyCapsule_New
+from cpython.pythread cimport (
+    PyThread_type_lock, PyThread_allocate_lock, PyThread_acquire_lock,
+    PyThread_release_lock, WAIT_LOCK,
+)
+from libc.stdint cimport uint8_t, SIZE_MAX
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memset, strcpy
+
+import os
+
+cimport numpy as cnp
+import numpy as np
+
+cnp.import_array()
+
+cdef extern from "numpy/ndarraytypes.h":
+    ctypedef struct PyDataMemAllocator:
+        void* ctx
+        void* (*malloc)(void* ctx, size_t size) noexcept nogil
+        void* (*calloc)(void* ctx, size_t nelem, size_t elsize) noexcept nogil
+        void* (*realloc)(void* ctx, void* ptr, size_t new_size) noexcept nogil
+        void (*free)(void* ctx, void* ptr, size_t size) noexcept nogil
+
+    ctypedef struct PyDataMem_Handler:
+        char name[127]
+        uint8_t version
+        PyDataMemAllocator allocator
+
+cdef extern from "numpy/arrayobject.h":
+    object PyDataMem_SetHandler(object handler)
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    /* Ask for transparent huge pages on a fresh large block (as numpy's own allocator does):
+       512 times fewer page faults when it is first written. */
+    static void convlab_advise_huge_pages(void *ptr, size_t size) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        const uintptr_t page = 4096;
+        uintptr_t start = ((uintptr_t)ptr + page - 1) & ~(page - 1);
+        uintptr_t end = ((uintptr_t)ptr + size) & ~(page - 1);
+        if (end > start) {
+            madvise((void *)start, end - start, MADV_HUGEPAGE);
+        }
+    #else
+        (void)ptr; (void)size;
+    #endif
+    }
+    """
+    void convlab_advise_huge_pages(void* ptr, size_t size) nogil
+
+
+cdef enum:
+    # Bytes before the caller's pointer: the capacity, padded to keep 64-byte alignment of
+    # whatever alignment malloc gave.
+    HEADER = 64
+    SLOTS = 4
+    MIN_BLOCK = 8 << 20
+
+MIN_POOLED_BYTES = MIN_BLOCK
+
+cdef void* pooled[SLOTS]
+cdef size_t pooled_capacity[SLOTS]
+cdef size_t pool_limit = 0
+cdef PyThread_type_lock pool_lock = NULL
+cdef PyDataMem_Handler handler
+
+
+cdef inline void* user_pointer(char* block, size_t capacity) noexcept nogil:
+    (<size_t*>block)[0] = capacity
+    return block + HEADER
+
+
+cdef inline char* block_of(void* ptr) noexcept nogil:
+    return <char*>ptr - HEADER
+
+
+cdef void* take_pooled(size_t size) noexcept nogil:
+    # A pooled block that holds `size` bytes without wasting more than a quarter of it.
+    cdef int s
+    cdef void* found = NULL
+    PyThread_acquire_lock(pool_lock, WAIT_LOCK)
+    for s in range(SLOTS):
+        if pooled[s] != NULL and size <= pooled_capacity[s] <= size + size // 4:
+            found = pooled[s]
+            pooled[s] = NULL
+            pooled_capacity[s] = 0
+            break
+    PyThread_release_lock(pool_lock)
+    return found
+
+
+cdef bint give_back(char* block, size_t capacity) noexcept nogil:
+    # Keep `block` in the pool if a slot and the byte limit allow; True if kept.
+    cdef int s, empty = -1
+    cdef size_t kept = 0
+    cdef bint stored = False
+    PyThread_acquire_lock(pool_lock, WAIT_LOCK)
+    for s in range(SLOTS):
+        kept += pooled_capacity[s]
+        if pooled[s] == NULL and empty < 0:
+            empty = s
+    if empty >= 0 and kept + capacity <= pool_limit:
+        pooled[empty] = block
+        pooled_capacity[empty] = capacity
+        stored = True
+    PyThread_release_lock(pool_lock)
+    return stored
+
+
+cdef void* pool_malloc(void* ctx, size_t size) noexcept nogil:
+    cdef void* block
+    if size > SIZE_MAX - HEADER:
+        return NULL
+    if size >= MIN_BLOCK:
+        block = take_pooled(size)
+        if block != NULL:
+            return <char*>block + HEADER
+    block = malloc(size + HEADER)
+    if block == NULL:
+        return NULL
+    if size >= MIN_BLOCK:
+        convlab_advise_huge_pages(block, size + HEADER)
+    return user_pointer(<char*>block, size)
+
+
+cdef void* pool_calloc(void* ctx, size_t nelem, size_t elsize) noexcept nogil:
+    cdef size_t size
+    cdef void* ptr
+    if elsize != 0 and nelem > (SIZE_MAX - HEADER) // elsize:
+        return NULL
+    size = nelem * elsize
+    ptr = pool_malloc(ctx, size)
+    if ptr != NULL:
+        memset(ptr, 0, size)
+    return ptr
+
+
+cdef void* pool_realloc(void* ctx, void* ptr, size_t new_size) noexcept nogil:
+    cdef void* block
+    if ptr == NULL:
+        return pool_malloc(ctx, new_size)
+    if new_size > SIZE_MAX - HEADER:
+        return NULL
+    block = realloc(block_of(ptr), new_size + HEADER)
+    if block == NULL:
+        return NULL
+    return user_pointer(<char*>block, new_size)
+
+
+cdef void pool_free(void* ctx, void* ptr, size_t size) noexcept nogil:
+    cdef char* block
+    cdef size_t capacity
+    if ptr == NULL:
+        return
+    block = block_of(ptr)
+    capacity = (<size_t*>block)[0]
+    if capacity >= MIN_BLOCK and give_back(block, capacity):
+        return
+    free(block)
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 33
+
+
+def _init():
+    global pool_lock, pool_limit
+    cdef int s
+    for s in range(SLOTS):
+        pooled[s] = NULL
+        pooled_capacity[s] = 0
+    pool_lock = PyThread_allocate_lock()
+    if pool_lock == NULL:
+        raise MemoryError("convlab: cannot allocate the result pool's lock")
+    pool_limit = min(1 << 30, _physical_memory() // 16)
+    if os.environ.get("CONVLAB_RESULT_POOL_MIB"):
+        pool_limit = int(os.environ["CONVLAB_RESULT_POOL_MIB"]) << 20
+    strcpy(handler.name, b"convlab_result_pool")
+    handler.version = 1
+    handler.allocator.ctx = NULL
+    handler.allocator.malloc = pool_malloc
+    handler.allocator.calloc = pool_calloc
+    handler.allocator.realloc = pool_realloc
+    handler.allocator.free = pool_free
+    # numpy finds the handler through a capsule named "mem_handler"; the struct is static,
+    # so arrays that outlive every reference to this module still free correctly.
+    return PyCapsule_New(&handler, b"mem_handler", NULL)
+
+
+_HANDLER = _init()
+
+
+def empty(shape, dtype):
+    """``numpy.empty(shape, dtype)`` whose memory comes from (and returns to) the pool."""
+    previous = PyDataMem_SetHandler(_HANDLER)
+    try:
+        return np.empty(shape, dtype)
+    finally:
+        PyDataMem_SetHandler(previous)
+
+
+def set_limit(size_t limit):
+    """Most bytes the pool may keep (0 disables it); returns the previous limit. Blocks
+    already kept beyond the new limit are released."""
+    global pool_limit
+    cdef size_t previous
+    cdef int s
+    cdef void* drop[SLOTS]
+    cdef size_t kept = 0
+    PyThread_acquire_lock(pool_lock, WAIT_LOCK)
+    previous = pool_limit
+    pool_limit = limit
+    for s in range(SLOTS):
+        drop[s] = NULL
+        if pooled[s] != NULL:
+            if kept + pooled_capacity[s] > limit:
+                drop[s] = pooled[s]
+                pooled[s] = NULL
+                pooled_capacity[s] = 0
+            else:
+                kept += pooled_capacity[s]
+    PyThread_release_lock(pool_lock)
+    for s in range(SLOTS):
+        if drop[s] != NULL:
+            free(drop[s])
+    return previous
+
+
+def pooled_bytes():
+    """Bytes the pool holds now (for tests)."""
+    cdef size_t kept = 0
+    cdef int s
+    PyThread_acquire_lock(pool_lock, WAIT_LOCK)
+    for s in range(SLOTS):
+        kept += pooled_capacity[s]
+    PyThread_release_lock(pool_lock)
+    return kept
