@@ -22,6 +22,14 @@
 
 #if CONVLAB_VECTOR_EXTENSION
 
+/* An empty asm statement that "modifies" the loaded vectors: without it the compiler folds
+   each load into both multiply-adds that use it, loading every input vector twice. */
+#if defined(__x86_64__) || defined(__i386__)
+#define CONVLAB_KEEP_IN_REGISTERS(a, b, c, d) __asm__("" : "+x"(a), "+x"(b), "+x"(c), "+x"(d))
+#else
+#define CONVLAB_KEEP_IN_REGISTERS(a, b, c, d) ((void)0)
+#endif
+
 #define CONVLAB_DEFINE_PAIR_BLOCK(NAME, REAL, LANES)                                         \
 typedef REAL NAME##_vec __attribute__((vector_size(LANES * sizeof(REAL))));                 \
 static inline NAME##_vec NAME##_load(const REAL* p) {                                      \
@@ -44,6 +52,7 @@ static inline void NAME(const REAL* const* rows, const REAL* const* a_krows,    
             for (Py_ssize_t j = 0; j < taps; j++, src += dilation) {                       \
                 NAME##_vec x0 = NAME##_load(src), x1 = NAME##_load(src + LANES);           \
                 NAME##_vec x2 = NAME##_load(src + 2 * LANES), x3 = NAME##_load(src + 3 * LANES); \
+                CONVLAB_KEEP_IN_REGISTERS(x0, x1, x2, x3);                                 \
                 REAL wa = ka[j], wb = kb[j];                                               \
                 a0 += wa * x0; a1 += wa * x1; a2 += wa * x2; a3 += wa * x3;                \
                 b0 += wb * x0; b1 += wb * x1; b2 += wb * x2; b3 += wb * x3;                \
