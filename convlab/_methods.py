@@ -320,10 +320,10 @@ def fft_correlate_adjoint(g, k, offsets, strides, input_sizes, dtype, threads):
 # Seconds per unit of work on one core, fitted by ``python benchmarks/calibrate.py`` on the
 # development machine (Intel Xeon, Rocket Lake, AVX-512, 2 cores). Only their ratios matter.
 _DIRECT_SECONDS = {  # (per product summed, per row visit, per output written)
-    "f": (3.8e-11, 2.0e-10, 2.2e-11),
-    "d": (6.4e-11, 3.2e-10, 1.5e-10),
+    "f": (3.5e-11, 1.7e-10, 2.5e-11),
+    "d": (6.5e-11, 2.0e-10, 3.2e-10),
 }
-_FFT_SECONDS = {"f": 3.8e-10, "d": 6.4e-10}  # per unit of fft_work()
+_FFT_SECONDS = {"f": 4.2e-10, "d": 7.5e-10}  # per unit of fft_work()
 # FFT is chosen only when clearly cheaper: direct summation is exact term by term.
 _FFT_ADVANTAGE = 1.5
 
