@@ -30,7 +30,7 @@ cdef extern from *:
     int CONVLAB_HAVE_OPENMP
 
 
-cdef extern from "_pair_simd.h" nogil:
+cdef extern from "_simd_blocks.h" nogil:
     void convlab_pair_block_float(const float** rows, const float** a_krows,
                                   const float** b_krows, Py_ssize_t nrows, Py_ssize_t taps,
                                   Py_ssize_t offset, Py_ssize_t dilation, float* out_a,
@@ -42,6 +42,13 @@ cdef extern from "_pair_simd.h" nogil:
     enum:
         CONVLAB_PAIR_BLOCK_FLOAT
         CONVLAB_PAIR_BLOCK_DOUBLE
+    void convlab_few_outputs_float(const float** rows, const float** krows, Py_ssize_t nrows,
+                                   Py_ssize_t n, Py_ssize_t taps, Py_ssize_t offset,
+                                   Py_ssize_t stride, float* out, Py_ssize_t lo, Py_ssize_t hi)
+    void convlab_few_outputs_double(const double** rows, const double** krows,
+                                    Py_ssize_t nrows, Py_ssize_t n, Py_ssize_t taps,
+                                    Py_ssize_t offset, Py_ssize_t stride, double* out,
+                                    Py_ssize_t lo, Py_ssize_t hi)
 
 
 cdef enum:
@@ -55,6 +62,9 @@ cdef enum:
     WIDE_DOUBLE = 32
     WIDEST = 64
     NARROW = 8
+    # A line of fewer than NARROW outputs over kernel rows at least this long (a kernel
+    # gradient) is summed with the kernel in vectors, shared by its outputs.
+    FEW_MIN_TAPS = 16
     DOT_WIDTH = 16
 
 
@@ -142,6 +152,21 @@ cdef inline Py_ssize_t interior_blocks(const real_t** rows, const real_t** krows
                            NARROW)
 
 
+cdef inline bint few_outputs(const real_t** rows, const real_t** krows, Py_ssize_t nrows,
+                             Py_ssize_t n, Py_ssize_t taps, Py_ssize_t offset,
+                             Py_ssize_t stride, Py_ssize_t dilation, real_t* out,
+                             Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    # Sums the outputs [lo, hi) of a short line over long kernel rows (_simd_blocks.h) and
+    # returns True; False (nothing done) when the line is not of that shape.
+    if dilation != 1 or hi - lo >= NARROW or taps < FEW_MIN_TAPS:
+        return False
+    if real_t is float:
+        convlab_few_outputs_float(rows, krows, nrows, n, taps, offset, stride, out, lo, hi)
+    else:
+        convlab_few_outputs_double(rows, krows, nrows, n, taps, offset, stride, out, lo, hi)
+    return True
+
+
 cdef inline void correlate_rows(const real_t** rows, const real_t** krows, Py_ssize_t nrows,
                                 Py_ssize_t n, Py_ssize_t taps, Py_ssize_t offset,
                                 Py_ssize_t stride, Py_ssize_t dilation,
@@ -150,6 +175,8 @@ cdef inline void correlate_rows(const real_t** rows, const real_t** krows, Py_ss
     # for lo <= i < hi, over the taps j that land inside the row (n samples).
     cdef Py_ssize_t i, r, first, stop, start, inner_lo, inner_hi
     cdef real_t total
+    if few_outputs(rows, krows, nrows, n, taps, offset, stride, dilation, out, lo, hi):
+        return
     # Outputs whose taps all land inside the row: no range checks in the hot loops.
     inner_lo = clamp(ceil_div(-offset, stride), lo, hi)
     inner_hi = clamp(floor_div(n - 1 - offset - (taps - 1) * dilation, stride) + 1, inner_lo, hi)
@@ -238,7 +265,7 @@ cdef inline Py_ssize_t pair_interior_blocks(const real_t** rows, const real_t** 
                                            Py_ssize_t taps, Py_ssize_t offset,
                                            Py_ssize_t dilation, real_t* out_a, real_t* out_b,
                                            Py_ssize_t i, Py_ssize_t hi) noexcept nogil:
-    # Stride 1 along the line: blocks of 4 vector registers per line (_pair_simd.h), then
+    # Stride 1 along the line: blocks of 4 vector registers per line (_simd_blocks.h), then
     # blocks of NARROW outputs.
     if real_t is float:
         while i + CONVLAB_PAIR_BLOCK_FLOAT <= hi:
@@ -280,6 +307,9 @@ cdef inline void correlate_rows_pair(const real_t** rows, const real_t** a_krows
                                      Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     # correlate_rows for two output lines reading (partly) the same input rows.
     cdef Py_ssize_t i, inner_lo, inner_hi
+    if few_outputs(rows, a_krows, nrows, n, taps, offset, stride, dilation, out_a, lo, hi):
+        few_outputs(rows, b_krows, nrows, n, taps, offset, stride, dilation, out_b, lo, hi)
+        return
     inner_lo = clamp(ceil_div(-offset, stride), lo, hi)
     inner_hi = clamp(floor_div(n - 1 - offset - (taps - 1) * dilation, stride) + 1, inner_lo, hi)
     line_outputs(rows, a_krows, nrows, n, taps, offset, stride, dilation, out_a, lo, inner_lo)
