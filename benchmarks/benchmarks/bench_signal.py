@@ -78,17 +78,17 @@ class _Case:
     description = ""
 
 
-class S1Correlate1D(_Case):
-    """S1: 1-D, 1,000,000 samples, 31 taps, 'same'."""
+class _CorrelateSame(_Case):
+    """convlab.correlate(x, k, 'same') by each method, on random inputs of the subclass's
+    ``x_shape`` and ``k_shape`` (``k_reversed`` serves the convolution anchors)."""
 
-    case = "S1"
-    description = "1-D, 1,000,000 samples, 31 taps, 'same'"
+    x_shape = k_shape = ()
 
     def setup(self, dtype, workers):
         rng = np.random.default_rng(1234)
-        self.x = rng.standard_normal(1_000_000, dtype=dtype)
-        self.k = rng.standard_normal(31, dtype=dtype)
-        self.k_reversed = self.k[::-1].copy()  # convolution anchors: reversed kernel
+        self.x = rng.standard_normal(self.x_shape, dtype=dtype)
+        self.k = rng.standard_normal(self.k_shape, dtype=dtype)
+        self.k_reversed = np.flip(self.k).copy()
         self.workers = workers
 
     @convlab_variant("auto")
@@ -103,9 +103,7 @@ class S1Correlate1D(_Case):
     def time_convlab_fft(self, dtype, workers):
         return convlab.correlate(self.x, self.k, "same", method="fft", workers=self.workers)
 
-    @anchor("scipy.signal.correlate(direct)")
-    def time_scipy_correlate_direct(self, dtype, workers):
-        return scipy.signal.correlate(self.x, self.k, "same", method="direct")
+    # The anchors every such case has.
 
     @anchor("scipy.signal.correlate(fft)")
     def time_scipy_correlate_fft(self, dtype, workers):
@@ -114,6 +112,20 @@ class S1Correlate1D(_Case):
     @anchor("scipy.signal.oaconvolve")
     def time_scipy_oaconvolve(self, dtype, workers):
         return scipy.signal.oaconvolve(self.x, self.k_reversed, "same")
+
+
+class S1Correlate1D(_CorrelateSame):
+    """S1: 1-D, 1,000,000 samples, 31 taps, 'same'."""
+
+    case = "S1"
+    description = "1-D, 1,000,000 samples, 31 taps, 'same'"
+
+    x_shape = (1_000_000,)
+    k_shape = (31,)
+
+    @anchor("scipy.signal.correlate(direct)")
+    def time_scipy_correlate_direct(self, dtype, workers):
+        return scipy.signal.correlate(self.x, self.k, "same", method="direct")
 
     @anchor("scipy.ndimage.correlate1d")
     def time_ndimage_correlate1d(self, dtype, workers):
@@ -124,30 +136,14 @@ class S1Correlate1D(_Case):
         return np.convolve(self.x, self.k_reversed, "same")
 
 
-class S2Correlate2D(_Case):
+class S2Correlate2D(_CorrelateSame):
     """S2: 2-D, 2048 x 2048 image, 3 x 3 kernel, 'same'."""
 
     case = "S2"
     description = "2-D, 2048 x 2048, 3 x 3 kernel, 'same'"
 
-    def setup(self, dtype, workers):
-        rng = np.random.default_rng(1234)
-        self.x = rng.standard_normal((2048, 2048), dtype=dtype)
-        self.k = rng.standard_normal((3, 3), dtype=dtype)
-        self.k_reversed = self.k[::-1, ::-1].copy()
-        self.workers = workers
-
-    @convlab_variant("direct")
-    def time_convlab_direct(self, dtype, workers):
-        return convlab.correlate(self.x, self.k, "same", method="direct", workers=self.workers)
-
-    @convlab_variant("auto")
-    def time_convlab_auto(self, dtype, workers):
-        return convlab.correlate(self.x, self.k, "same", workers=self.workers)
-
-    @convlab_variant("fft")
-    def time_convlab_fft(self, dtype, workers):
-        return convlab.correlate(self.x, self.k, "same", method="fft", workers=self.workers)
+    x_shape = (2048, 2048)
+    k_shape = (3, 3)
 
     @anchor("scipy.ndimage.correlate")
     def time_ndimage_correlate(self, dtype, workers):
@@ -163,14 +159,6 @@ class S2Correlate2D(_Case):
     def time_scipy_correlate_direct(self, dtype, workers):
         return scipy.signal.correlate(self.x, self.k, "same", method="direct")
 
-    @anchor("scipy.signal.correlate(fft)")
-    def time_scipy_correlate_fft(self, dtype, workers):
-        return scipy.signal.correlate(self.x, self.k, "same", method="fft")
-
-    @anchor("scipy.signal.oaconvolve")
-    def time_scipy_oaconvolve(self, dtype, workers):
-        return scipy.signal.oaconvolve(self.x, self.k_reversed, "same")
-
     @convlab_variant("direct")
     def peakmem_convlab_direct(self, dtype, workers):
         convlab.correlate(self.x, self.k, "same", method="direct", workers=self.workers)
@@ -180,42 +168,18 @@ class S2Correlate2D(_Case):
         scipy.ndimage.correlate(self.x, self.k, mode="constant")
 
 
-class S3Correlate2DLarge(_Case):
+class S3Correlate2DLarge(_CorrelateSame):
     """S3: 2-D, 1024 x 1024 image, 15 x 15 kernel, 'same'."""
 
     case = "S3"
     description = "2-D, 1024 x 1024, 15 x 15 kernel, 'same'"
 
-    def setup(self, dtype, workers):
-        rng = np.random.default_rng(1234)
-        self.x = rng.standard_normal((1024, 1024), dtype=dtype)
-        self.k = rng.standard_normal((15, 15), dtype=dtype)
-        self.k_reversed = self.k[::-1, ::-1].copy()
-        self.workers = workers
-
-    @convlab_variant("auto")
-    def time_convlab_auto(self, dtype, workers):
-        return convlab.correlate(self.x, self.k, "same", workers=self.workers)
-
-    @convlab_variant("direct")
-    def time_convlab_direct(self, dtype, workers):
-        return convlab.correlate(self.x, self.k, "same", method="direct", workers=self.workers)
-
-    @convlab_variant("fft")
-    def time_convlab_fft(self, dtype, workers):
-        return convlab.correlate(self.x, self.k, "same", method="fft", workers=self.workers)
+    x_shape = (1024, 1024)
+    k_shape = (15, 15)
 
     @anchor("scipy.signal.fftconvolve")
     def time_scipy_fftconvolve(self, dtype, workers):
         return scipy.signal.fftconvolve(self.x, self.k_reversed, "same")
-
-    @anchor("scipy.signal.oaconvolve")
-    def time_scipy_oaconvolve(self, dtype, workers):
-        return scipy.signal.oaconvolve(self.x, self.k_reversed, "same")
-
-    @anchor("scipy.signal.correlate(fft)")
-    def time_scipy_correlate_fft(self, dtype, workers):
-        return scipy.signal.correlate(self.x, self.k, "same", method="fft")
 
     @anchor("scipy.ndimage.correlate")
     def time_ndimage_correlate(self, dtype, workers):
