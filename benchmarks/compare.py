@@ -1,6 +1,6 @@
 """Time convlab next to its anchors and print the ratios as a table.
 
-    python benchmarks/compare.py [--quick] [--filter S2] [--filter S4 ...]
+    python benchmarks/compare.py [--quick] [--filter S2] [--filter L ...]
 
 Runs the ``time_*`` methods of the asv benchmark classes in ``benchmarks/benchmarks/``
 (one source of truth: the same inputs, the same calls), without asv. For every case, dtype
@@ -16,12 +16,22 @@ and ``workers`` it
    one left); the median of the samples is reported (at most 9 samples, fewer but at
    least 3 once a case has taken 6 s);
 3. prints one row per convlab variant with the fastest anchor and ratio = anchor time /
-   convlab time (higher is better), and for the rows that issue 2 sets a target, the target,
-   the measured value and PASS / MISS.
+   convlab time (higher is better), and for the rows that issue 2 or issue 3 sets a target,
+   the target, the measured value and PASS / MISS.
 
-The anchors are single-threaded (none of scipy.signal.correlate / oaconvolve / fftconvolve,
-scipy.ndimage or numpy.convolve takes ``workers``), so they are timed once, in the
-``workers=1`` pass, and the ``workers=2`` rows compare against those times from the same run.
+The signal-level anchors are single-threaded (none of scipy.signal.correlate / oaconvolve /
+fftconvolve, scipy.ndimage or numpy.convolve takes ``workers``), so they are timed once, in
+the ``workers=1`` pass, and the ``workers=2`` rows compare against those times from the same
+run. The PyTorch anchors of the layer-level cases (L1-L4) are multi-threaded: their setup
+calls ``torch.set_num_threads(workers)`` and they are timed in every ``workers`` pass, each
+row comparing convlab and PyTorch at the same worker count (the anchors whose metadata says
+``_bench_threads = "workers"``). Without PyTorch those anchors are skipped and their rows
+show no ratio; a convlab variant whose layer function does not exist yet shows "skip".
+
+Peak memory (the targets of kind "peakmem", L1's forward pass): each side's ``peakmem_*``
+method runs in a fresh Python process, which sets the case up, resets the kernel's
+peak-resident-size mark (``/proc/self/clear_refs``), calls the method twice and reports the
+peak resident size minus the resident size before the calls; see benchmarks/README.md.
 
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, when set, are removed from this script's own
 environment (it re-executes itself without them, before numpy is imported); nothing else
@@ -45,9 +55,11 @@ import datetime  # noqa: E402
 import gc  # noqa: E402
 import inspect  # noqa: E402
 import itertools  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -56,7 +68,7 @@ import scipy  # noqa: E402
 import convlab  # noqa: E402
 
 # The script's folder is sys.path[0], so this is benchmarks/benchmarks/, the asv suite.
-from benchmarks import bench_signal  # noqa: E402
+from benchmarks import bench_layers, bench_signal  # noqa: E402
 
 CLASSES = [
     bench_signal.S1Correlate1D,
@@ -64,14 +76,21 @@ CLASSES = [
     bench_signal.S3Correlate2DLarge,
     bench_signal.S4Strided,
     bench_signal.S2Gradients,
+    bench_layers.L1Conv3x3,
+    bench_layers.L2Conv3x3Stride2,
+    bench_layers.L3Conv5x5SingleChannel,
+    bench_layers.L4Conv1x1,
 ]
 
-# The targets of issue 2 ("Speed to reach"). kind:
+# The targets of issue 2 ("Speed to reach") and issue 3 (the L cases). kind:
 #   "anchor"  ratio to the named anchor            >= value
 #   "fastest" ratio to the fastest anchor          >= value
 #   "own"     time(other variant) / time(variant)  >= value   (stride 1 vs stride 2)
 #   "slower"  time(variant) / time(other variant)  <= value   (gradient vs forward)
-# workers=None: the target applies to every workers value.
+#   "peakmem" peak memory increase of the variant's peakmem_ method / that of the named
+#             anchor's                             <= value   (measured apart, see above)
+# workers=None: the target applies to every workers value; likewise dtype (absent: every
+# dtype).
 TARGETS = [
     dict(case="S2", variant="direct", workers=2, kind="anchor",
          anchor="scipy.ndimage.correlate", value=8.0),
@@ -87,6 +106,19 @@ TARGETS = [
          other="correlate", value=1.5),
     dict(case="S2-grad", variant="convolve_grad", workers=None, kind="slower",
          other="convolve", value=1.5),
+    # issue 3: forward + input, weight and bias gradients against PyTorch autograd
+    dict(case="L1", variant="forward + grads", dtype="float32", workers=None, kind="anchor",
+         anchor="torch autograd", value=0.8),
+    dict(case="L2", variant="forward + grads", dtype="float32", workers=None, kind="anchor",
+         anchor="torch autograd", value=0.8),
+    dict(case="L1", variant="forward + grads", dtype="float64", workers=None, kind="anchor",
+         anchor="torch autograd", value=2.0),
+    dict(case="L2", variant="forward + grads", dtype="float64", workers=None, kind="anchor",
+         anchor="torch autograd", value=2.0),
+    dict(case="L3", variant="forward + grads", dtype="float32", workers=None, kind="anchor",
+         anchor="torch autograd", value=3.0),
+    dict(case="L1", variant="forward", workers=None, kind="peakmem",
+         anchor="torch F.conv2d", value=2.0),
 ]
 
 
@@ -129,13 +161,26 @@ def _blas_summary():
     return ", ".join(pools) or "none loaded"
 
 
-def machine_info():
+def _torch_status():
+    torch = bench_layers._import_torch()
+    if torch is None:
+        return (f"not installed: the PyTorch anchors are skipped "
+                f"(pip install {bench_layers.TORCH_REQUIREMENT})")
+    return (f"{torch.__version__} (threads: torch.set_num_threads(workers) of each row; "
+            f"{torch.__config__.parallel_info().splitlines()[-1].strip()})")
+
+
+def machine_info(layer_cases=False):
+    """The header lines; ``layer_cases``: PyTorch's version too (imported first, so that the
+    thread pools it loads are listed)."""
+    torch_line = [f"torch     {_torch_status()}"] if layer_cases else []
     lines = [
         f"date      {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"cpu       {_cpu_model()}; {os.cpu_count()} logical cores, {_usable_cores()} usable",
         f"python    {platform.python_version()} ({platform.platform()})",
         f"numpy     {np.__version__}   scipy {scipy.__version__}   "
         f"convlab {getattr(convlab, '__version__', '?')}",
+        *torch_line,
         f"openmp    convlab kernels: {_openmp_status()}",
         f"threads   {_blas_summary()}",
     ]
@@ -148,11 +193,11 @@ def machine_info():
 # ----------------------------------------------------------------------------- timing
 
 
-def _methods(cls):
-    """The class's time_* methods with their metadata, in source order."""
+def _methods(cls, prefix="time_"):
+    """The class's time_* (or other ``prefix``) methods with their metadata, in source order."""
     found = []
     for name, function in inspect.getmembers(cls, inspect.isfunction):
-        if name.startswith("time_") and hasattr(function, "_bench_role"):
+        if name.startswith(prefix) and hasattr(function, "_bench_role"):
             found.append((inspect.getsourcelines(function)[1], name, function))
     return [(name, function) for _, name, function in sorted(found)]
 
@@ -225,15 +270,31 @@ def time_round_robin(functions, once, *, samples, min_sample, budget):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def _anchor_workers(function, workers):
+    """The workers value an anchor's time belongs to: None for a single-threaded anchor
+    (timed in the workers=1 pass, compared with every row), ``workers`` for an anchor that
+    runs at the row's worker count (the PyTorch anchors)."""
+    return workers if getattr(function, "_bench_threads", None) == "workers" else None
+
+
 def run_case(cls, dtype, workers, settings, anchor_times):
-    """Time one parameter combination; returns {method name: (metadata, seconds)}."""
+    """Time one parameter combination; returns ({method name: (metadata, seconds)}, problems).
+
+    A convlab variant whose own setup skips these parameters (a layer function convlab does
+    not have yet) is returned with seconds None.
+    """
     params = (dtype, workers)
     instance = cls()
     try:
         instance.setup(*params)
     except NotImplementedError:
         return {}, []
-    methods = [(name, f) for name, f in _methods(cls) if _applies(f, params)]
+    methods, skipped = [], {}
+    for name, function in _methods(cls):
+        if _applies(function, params):
+            methods.append((name, function))
+        elif function._bench_role == "convlab":
+            skipped[name] = (function, None)
     problems = []
     # Warm-up call, which also checks that each group computes one result.
     references, once = {}, {}
@@ -259,17 +320,21 @@ def run_case(cls, dtype, workers, settings, anchor_times):
     timed = {name: (function, seconds[name]) for name, function in methods}
     for name, (function, t) in timed.items():
         if function._bench_role == "anchor":
-            anchor_times[(cls.case, dtype, name)] = (function, t)
-    return timed, problems
+            anchor_times[(cls.case, dtype, _anchor_workers(function, workers), name)] = \
+                (function, t)
+    timed.update(skipped)
+    return {name: timed[name] for name, _ in _methods(cls) if name in timed}, problems
 
 
 # ----------------------------------------------------------------------------- table
 
 
-def _target_for(case, variant, workers):
+def _target_for(case, variant, workers, dtype=None, kinds=None):
     for target in TARGETS:
         if (target["case"], target["variant"]) == (case, variant) and \
-                target["workers"] in (None, workers):
+                target["workers"] in (None, workers) and \
+                target.get("dtype") in (None, dtype) and \
+                (target["kind"] == "peakmem") == (kinds == "peakmem"):
             return target
     return None
 
@@ -305,20 +370,34 @@ def _evaluate(target, convlab_seconds, anchors, variants):
 
 
 def rows_for(cls, dtype, workers, timed, anchor_times):
-    variants = {f._bench_label: t for f, t in timed.values() if f._bench_role == "convlab"}
+    variants = {f._bench_label: t for f, t in timed.values()
+                if f._bench_role == "convlab" and t is not None}
     rows = []
     for name, (function, seconds) in timed.items():
         if function._bench_role != "convlab":
             continue
         group = function._bench_group
-        anchors = [(f._bench_label, t) for (case, dt, _), (f, t) in anchor_times.items()
-                   if case == cls.case and dt == dtype and f._bench_group == group]
+        anchors = [(f._bench_label, t) for (case, dt, w, _), (f, t) in anchor_times.items()
+                   if case == cls.case and dt == dtype and w in (None, workers)
+                   and f._bench_group == group]
+        target = _target_for(cls.case, function._bench_label, workers, dtype)
+        if seconds is None:
+            # convlab lacks the function (yet): the anchor's time alone, no ratio.
+            if anchors:
+                best_label, best = min(anchors, key=lambda item: item[1])
+                anchor_cells = [best_label, f"{best * 1e3:.2f}", "-"]
+            else:
+                anchor_cells = ["-", "-", "-"]
+            target_cells = [_evaluate(target, 1.0, [], {})[0], "-", "n/a"] if target else \
+                ["", "", ""]
+            rows.append([cls.case, dtype, str(workers), function._bench_label, "skip",
+                         *anchor_cells, *target_cells])
+            continue
         if anchors:
             best_label, best = min(anchors, key=lambda item: item[1])
             anchor_cells = [best_label, f"{best * 1e3:.2f}", f"{best / seconds:.2f}"]
         else:
             anchor_cells = ["-", "-", "-"]
-        target = _target_for(cls.case, function._bench_label, workers)
         target_cells = list(_evaluate(target, seconds, anchors, variants)) if target else \
             ["", "", ""]
         rows.append([cls.case, dtype, str(workers), function._bench_label,
@@ -328,17 +407,18 @@ def rows_for(cls, dtype, workers, timed, anchor_times):
 
 HEADER = ["case", "dtype", "workers", "convlab", "convlab ms", "fastest anchor", "anchor ms",
           "ratio", "target", "measured", "result"]
-RIGHT = {"workers", "convlab ms", "anchor ms", "ratio", "measured"}
+RIGHT = {"workers", "convlab ms", "anchor ms", "ratio", "measured", "convlab MiB",
+         "anchor MiB"}
 
 
-def format_table(rows):
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADER)]
+def format_table(rows, header=HEADER):
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
 
     def line(cells):
         return "  ".join(c.rjust(w) if h in RIGHT else c.ljust(w)
-                         for c, w, h in zip(cells, widths, HEADER)).rstrip()
+                         for c, w, h in zip(cells, widths, header)).rstrip()
 
-    out = [line(HEADER), line(["-" * w for w in widths])]
+    out = [line(header), line(["-" * w for w in widths])]
     previous = None
     for row in rows:
         if previous is not None and row[0] != previous[0]:
@@ -348,7 +428,136 @@ def format_table(rows):
     return "\n".join(out)
 
 
+# ----------------------------------------------------------------------------- peak memory
+
+# Run in a fresh interpreter: argv = benchmarks folder, module, class, method, dtype, workers.
+# Prints one JSON line: {"increase": bytes, "exact": bool} or {"skip": why}.
+_PEAKMEM_CHILD = r"""
+import gc, importlib, json, resource, sys
+
+sys.path.insert(0, sys.argv[1])
+cls = getattr(importlib.import_module(sys.argv[2]), sys.argv[3])
+method = getattr(cls, sys.argv[4])
+params = (sys.argv[5], int(sys.argv[6]))
+
+
+def status(field):
+    try:
+        with open("/proc/self/status", encoding="ascii") as lines:
+            for line in lines:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return status("VmHWM") is not None
+
+
+def peak():
+    hwm = status("VmHWM")
+    if hwm is not None:
+        return hwm
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss if sys.platform == "darwin" else maxrss * 1024
+
+
+instance = cls()
+try:
+    instance.setup(*params)
+    own_setup = getattr(method, "setup", None)
+    if own_setup is not None:
+        own_setup(*params)
+except NotImplementedError as why:
+    print(json.dumps({"skip": str(why)}))
+    sys.exit(0)
+gc.collect()
+exact = reset_peak()
+before = status("VmRSS") if exact else peak()
+for _ in range(2):
+    method(instance, *params)
+    gc.collect()
+print(json.dumps({"increase": peak() - before, "exact": exact}))
+"""
+
+
+def measure_peakmem(cls, name, dtype, workers):
+    """Peak resident-size increase of one ``peakmem_*`` call pair in a fresh process.
+
+    Returns {"increase": bytes, "exact": bool}, {"skip": why} or {"error": why}. "exact"
+    is False where the kernel's peak mark cannot be reset (not Linux): the increase is then
+    measured from the peak the setup reached, a lower bound.
+    """
+    command = [sys.executable, "-c", _PEAKMEM_CHILD, os.path.dirname(os.path.abspath(__file__)),
+               cls.__module__, cls.__name__, name, dtype, str(workers)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out after 900 s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        return {"error": last}
+    return json.loads(lines[-1])
+
+
+def peakmem_rows(cls, dtype, workers):
+    """One row per convlab peakmem_ variant of a case that has a "peakmem" target, and the
+    problems met."""
+    methods = _methods(cls, prefix="peakmem_")
+    measured = {name: measure_peakmem(cls, name, dtype, workers) for name, _ in methods}
+    rows, problems = [], []
+    for name, result in measured.items():
+        if "error" in result:
+            problems.append(f"{cls.case} {dtype} workers={workers}: {name}: {result['error']}")
+
+    def mib(result):
+        if "increase" in result:
+            return f"{result['increase'] / 2**20:.1f}" + ("" if result["exact"] else " (>=)")
+        return "skip" if "skip" in result else "error"
+
+    for name, function in methods:
+        if function._bench_role != "convlab":
+            continue
+        target = _target_for(cls.case, function._bench_label, workers, dtype, kinds="peakmem")
+        if target is None:
+            continue
+        ours = measured[name]
+        anchors = [(f._bench_label, measured[n]) for n, f in methods
+                   if f._bench_role == "anchor" and f._bench_label == target["anchor"]]
+        anchor_label, theirs = anchors[0] if anchors else (target["anchor"], {"skip": ""})
+        text = f"<={target['value']:g}x {anchor_label} peak"
+        if "increase" in ours and "increase" in theirs:
+            value = ours["increase"] / max(theirs["increase"], 1)
+            verdict = [f"{value:.2f}x", "PASS" if value <= target["value"] else "MISS"]
+        else:
+            verdict = ["-", "n/a"]
+        rows.append([cls.case, dtype, str(workers), function._bench_label, mib(ours),
+                     anchor_label, mib(theirs), text, *verdict])
+    return rows, problems
+
+
+MEMORY_HEADER = ["case", "dtype", "workers", "convlab", "convlab MiB", "anchor", "anchor MiB",
+                 "target", "measured", "result"]
+
+
 # ----------------------------------------------------------------------------- main
+
+
+def _matches(text, cls):
+    """``--filter TEXT``: the case names that contain TEXT; when none does, the class names
+    (so that "L" selects L1-L4, not every class with an "l" in its name)."""
+    text = text.lower()
+    if any(text in c.case.lower() for c in CLASSES):
+        return text in cls.case.lower()
+    return text in cls.__name__.lower()
 
 
 def main(argv=None):
@@ -356,8 +565,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="fewer, shorter samples (a smoke run; ratios are rougher)")
     parser.add_argument("--filter", action="append", default=[], metavar="TEXT",
-                        help="only the cases whose name or class name contains TEXT "
-                             "(case-insensitive; repeatable), e.g. S2, S4, grad")
+                        help="only the cases whose name contains TEXT, or when no case "
+                             "name does, whose class name does (case-insensitive; "
+                             "repeatable), e.g. S2, S4, grad, L")
     args = parser.parse_args(argv)
 
     if args.quick:
@@ -366,16 +576,15 @@ def main(argv=None):
         settings = dict(samples=9, min_sample=0.1, budget=6.0)
 
     classes = [cls for cls in CLASSES
-               if not args.filter or any(f.lower() in cls.case.lower()
-                                         or f.lower() in cls.__name__.lower()
-                                         for f in args.filter)]
+               if not args.filter or any(_matches(f, cls) for f in args.filter)]
     if not classes:
         parser.error(f"no case matches {args.filter}; cases: "
                      + ", ".join(c.case for c in CLASSES))
 
     print("convlab benchmark comparison (benchmarks/compare.py"
           + (" --quick" if args.quick else "") + ")")
-    print("\n".join(machine_info()))
+    layer_cases = any(cls.__module__ == bench_layers.__name__ for cls in classes)
+    print("\n".join(machine_info(layer_cases)))
     print()
     for cls in classes:
         print(f"  {cls.case:8} {cls.description}")
@@ -383,34 +592,65 @@ def main(argv=None):
 
     started = time.perf_counter()
     rows, problems = [], []
+    memory_rows, memory_problems = [], []
     anchor_times = {}
+    memory_cases = {t["case"] for t in TARGETS if t["kind"] == "peakmem"}
     for cls in classes:
         for dtype, workers in itertools.product(*cls.params):
             print(f"... {cls.case} {dtype} workers={workers}", file=sys.stderr, flush=True)
             timed, found = run_case(cls, dtype, workers, settings, anchor_times)
             problems += found
             rows += rows_for(cls, dtype, workers, timed, anchor_times)
+        if cls.case in memory_cases:
+            for dtype, workers in itertools.product(*cls.params):
+                print(f"... {cls.case} {dtype} workers={workers}: peak memory",
+                      file=sys.stderr, flush=True)
+                found_rows, found = peakmem_rows(cls, dtype, workers)
+                memory_rows += found_rows
+                memory_problems += found
 
     print(format_table(rows))
+    if memory_rows:
+        print()
+        print("peak memory: increase of the resident size over the inputs, for two calls in a "
+              "fresh process per method")
+        print(format_table(memory_rows, MEMORY_HEADER))
     print()
-    print("ratio = fastest anchor time / convlab time (higher is better); anchors are "
-          "single-threaded and timed in the workers=1 pass of the same run.")
+    if any(cls.__module__ != bench_layers.__name__ for cls in classes):
+        print("ratio = fastest anchor time / convlab time (higher is better); anchors are "
+              "single-threaded and timed in the workers=1 pass of the same run.")
+    if layer_cases:
+        print(("ratio = " if len(classes) == sum(c.__module__ == bench_layers.__name__
+                                                 for c in classes) else "L cases: ")
+              + "PyTorch time / convlab time (higher is better), both at the row's worker "
+              "count (torch.set_num_threads(workers)), timed in the same pass.")
     print("measured: vs the named anchor, the fastest anchor, or convlab's own variant "
           "(S4: stride-1 time / stride-2 time; gradients: gradient time / forward time).")
-    verdicts = [row[-1] for row in rows if row[-1] in ("PASS", "MISS")]
+    if memory_rows:
+        print("peak memory measured: convlab's increase / PyTorch's increase (lower is "
+              "better); '(>=)': a lower bound (peak mark not resettable here).")
+    verdicts = [row[-1] for row in rows + memory_rows if row[-1] in ("PASS", "MISS")]
     print(f"targets: {verdicts.count('PASS')} PASS, {verdicts.count('MISS')} MISS "
           f"of {len(verdicts)} target rows")
     for row in rows:
         if row[-1] == "MISS":
             print(f"  MISS  {row[0]} {row[1]} workers={row[2]} {row[3]}: "
                   f"{row[9]} (target {row[8]})")
+    for row in memory_rows:
+        if row[-1] == "MISS":
+            print(f"  MISS  {row[0]} {row[1]} workers={row[2]} {row[3]} peak memory: "
+                  f"{row[8]} (target {row[7]})")
     if problems:
         print("\nRESULT MISMATCHES (timings of these methods compare different results):")
         for problem in problems:
             print("  " + problem)
+    if memory_problems:
+        print("\nPEAK MEMORY MEASUREMENTS THAT FAILED:")
+        for problem in memory_problems:
+            print("  " + problem)
     print("\nload avg  {:.2f} {:.2f} {:.2f} (1, 5, 15 min); total {:.0f} s".format(
         *os.getloadavg(), time.perf_counter() - started))
-    return 1 if problems else 0
+    return 1 if problems or memory_problems else 0
 
 
 if __name__ == "__main__":

@@ -64,3 +64,54 @@ def overlap_terms(n, k, offset, length, stride, dilation):
     first = np.clip(np.ceil(-start / stride), 0, length)
     stop = np.clip(np.floor((n - 1 - start) / stride) + 1, first, length)
     return int((stop - first).sum())
+
+
+# ----------------------------------------------------------------------------------------
+# Layer level: zero padding, stride and dilation per spatial axis (SPEC §3).
+
+
+def layer_padding(padding, in_sizes, k_sizes, strides, dilations):
+    """``(before, after)`` per spatial axis from a normalised padding (pairs or a string).
+
+    'valid' is no padding; 'full' pads ``(k - 1) * dilation`` on both sides; 'same' is
+    TensorFlow's rule: ``ceil(n / stride)`` outputs, the total padding split with the odd
+    sample after.
+    """
+    if padding == "valid":
+        return [(0, 0)] * len(in_sizes)
+    if padding == "full":
+        return [((k - 1) * dl, (k - 1) * dl) for k, dl in zip(k_sizes, dilations)]
+    if padding == "same":
+        pairs = []
+        for n, k, s, dl in zip(in_sizes, k_sizes, strides, dilations):
+            out = -(-n // s)
+            total = max((out - 1) * s + (k - 1) * dl + 1 - n, 0)
+            pairs.append((total // 2, total - total // 2))
+        return pairs
+    return list(padding)
+
+
+def layer_output_size(n, k, before, after, stride, dilation, axis):
+    """``floor((n + before + after - dilation * (k - 1) - 1) / stride) + 1``, at least 1."""
+    span = dilation * (k - 1) + 1
+    out = (n + before + after - span) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"spatial axis {axis}: the output would have {out} samples: input size {n} with "
+            f"padding ({before}, {after}) is smaller than the kernel's extent {span} (kernel "
+            f"size {k}, dilation {dilation}; stride {stride})"
+        )
+    return out
+
+
+def transpose_output_size(n, k, padding, output_padding, stride, dilation, axis):
+    """PyTorch's ``conv_transpose`` size: ``(n - 1) * stride - 2 * padding +
+    dilation * (k - 1) + output_padding + 1``, at least 1."""
+    out = (n - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1
+    if out < 1:
+        raise ValueError(
+            f"spatial axis {axis}: conv_transpose would give {out} samples from input size {n} "
+            f"(kernel size {k}, stride {stride}, padding {padding}, dilation {dilation}, "
+            f"output_padding {output_padding})"
+        )
+    return out

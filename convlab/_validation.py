@@ -146,3 +146,94 @@ def check_memory(nbytes, what):
             f"{what} would need {nbytes / 2**30:.3g} GiB, more than this machine's "
             f"{total / 2**30:.3g} GiB of memory"
         )
+
+
+PADDING_STRINGS = ("valid", "same", "full")
+
+
+def normalize_padding(padding, d, name="padding", allow_strings=True, allow_pairs=True):
+    """A layer-level padding argument -> one of the strings, or d ``(before, after)`` pairs.
+
+    Accepted: an int (every side), d ints (both sides of each axis), d nested
+    ``(before, after)`` pairs, or 'valid' / 'same' / 'full' (resolved against the shapes by
+    :func:`convlab._shapes.layer_padding`). Every amount must be a non-negative int.
+    """
+    if isinstance(padding, str):
+        if not allow_strings:
+            raise ValueError(f"{name} must be an int or {d} ints; got the string {padding!r}")
+        return check_choice(padding, name, PADDING_STRINGS)
+    expected = (f"an int, {d} ints, {d} (before, after) pairs or one of "
+                f"{', '.join(repr(s) for s in PADDING_STRINGS)}" if allow_pairs and allow_strings
+                else f"an int or {d} ints")
+
+    def amount(value, where):
+        if isinstance(value, bool):
+            raise TypeError(f"{name} must be {expected}; got {value!r} in {padding!r}")
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError(f"{name} must be {expected}; got {value!r} in {padding!r}") from None
+        if value < 0:
+            raise ValueError(f"{name} must be non-negative; got {value} {where} in {padding!r}")
+        return value
+
+    if isinstance(padding, (bytes, bool)) or padding is None:
+        raise TypeError(f"{name} must be {expected}; got {padding!r}")
+    try:
+        single = operator.index(padding)
+    except TypeError:
+        pass
+    else:
+        single = amount(single, "")
+        return [(single, single)] * d
+    try:
+        items = list(padding)
+    except TypeError:
+        raise TypeError(f"{name} must be {expected}; got {padding!r}") from None
+    if len(items) != d:
+        raise ValueError(f"{name} must have one entry per spatial axis ({d}); got {len(items)} "
+                         f"entries: {padding!r}")
+    pairs = []
+    for axis, item in enumerate(items):
+        if isinstance(item, (str, bytes)):
+            raise TypeError(f"{name} must be {expected}; got {item!r} in {padding!r}")
+        try:
+            operator.index(item)
+        except TypeError:
+            if not allow_pairs:
+                raise ValueError(f"{name} must be {expected} (no (before, after) pairs); "
+                                 f"got {padding!r}") from None
+            try:
+                pair = list(item)
+            except TypeError:
+                raise TypeError(f"{name} must be {expected}; got {item!r} in {padding!r}") from None
+            if len(pair) != 2:
+                raise ValueError(f"{name} pairs must be (before, after); got {item!r} for axis "
+                                 f"{axis} in {padding!r}")
+            pairs.append((amount(pair[0], f"for axis {axis}"), amount(pair[1], f"for axis {axis}")))
+        else:
+            value = amount(item, f"for axis {axis}")
+            pairs.append((value, value))
+    return pairs
+
+
+def normalize_shape(shape, name):
+    """A shape argument (sequence of non-negative ints) -> a tuple of ints."""
+    if isinstance(shape, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of ints; got {shape!r}")
+    try:
+        items = list(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of ints; got {shape!r}") from None
+    result = []
+    for item in items:
+        if isinstance(item, bool):
+            raise TypeError(f"{name} must hold ints; got {item!r} in {shape!r}")
+        try:
+            value = operator.index(item)
+        except TypeError:
+            raise TypeError(f"{name} must hold ints; got {item!r} in {shape!r}") from None
+        if value < 0:
+            raise ValueError(f"{name} must hold non-negative sizes; got {shape!r}")
+        result.append(value)
+    return tuple(result)

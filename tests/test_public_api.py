@@ -1,5 +1,5 @@
 """The public API: ``convlab.__all__`` holds exactly the names SPEC assigns (so far: issue 2's
-signal-level functions), each importable with a numpydoc docstring; every module of the
+signal-level functions and issue 3's layer-level convolution), each importable with a numpydoc docstring; every module of the
 installed package imports (a ``.py`` left out of meson's install_sources is caught here)."""
 
 import importlib
@@ -16,8 +16,10 @@ import convlab
 # SPEC §2 / issue 2: the signal-level family. A documented utility the lead adds is allowed
 # only by being listed here explicitly.
 ISSUE_2_NAMES = {"correlate", "convolve", "correlate_grad", "convolve_grad", "choose_method", "set_workers"}
+# SPEC §3.1 / issue 3: shared (layer-level) convolution.
+ISSUE_3_NAMES = {"conv", "conv_grad_input", "conv_grad_weight", "conv_grad_bias", "conv_transpose"}
 DOCUMENTED_UTILITIES = set()  # convlab/__init__.py (0.1.0.dev0) exports none besides the above
-PUBLIC = ISSUE_2_NAMES | DOCUMENTED_UTILITIES
+PUBLIC = ISSUE_2_NAMES | ISSUE_3_NAMES | DOCUMENTED_UTILITIES
 
 SOURCE_PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "convlab"
 
