@@ -21,13 +21,19 @@ from convlab._validation import (
     normalize_shape,
     result_dtype,
 )
-from convlab._workers import resolve_workers
+from convlab._workers import resolve_workers, usable_cores
 
 __all__ = ["conv", "conv_grad_input", "conv_grad_weight", "conv_grad_bias", "conv_transpose"]
 
 # Patch buffers of all threads together stay below this many bytes; the output positions of
 # one image are processed in tiles when a whole image's patches would not fit.
 _WORKSPACE_BYTES = 64 << 20
+# Inputs that need converting (another dtype, byte order or memory layout) are converted a
+# batch chunk at a time, so that the copies stay below this many bytes whatever N is.
+_COPY_BYTES = 128 << 20
+# conv_grad_weight sums its work in up to this many independent parts (at least one per
+# core), all of them within the workspace.
+_WEIGHT_GRADIENT_PARTS = 8
 # BLAS takes 32-bit sizes.
 _BLAS_LIMIT = 2**31 - 1
 
@@ -125,6 +131,21 @@ def _check_shape(function, name, array, expected, what):
     if tuple(array.shape) != tuple(expected):
         raise ValueError(f"{function}: {name} must have the shape {tuple(expected)} of {what}; "
                          f"got {tuple(array.shape)}")
+
+
+def _batch_chunks(dtype, batch, *arrays):
+    """Ranges of the batch whose converted copies of `arrays` fit in ``_COPY_BYTES`` together
+    (one range when every array is already C-contiguous in `dtype`: no copy at all)."""
+    per_image = sum(math.prod(a.shape[1:]) * dtype.itemsize for a in arrays
+                    if not (a.dtype == dtype and a.flags.c_contiguous))
+    step = batch if per_image == 0 else max(1, _COPY_BYTES // per_image)
+    return [slice(start, min(start + step, batch)) for start in range(0, batch, step)]
+
+
+def _rows(array, part, dtype):
+    """``array[part]`` as a C-contiguous (images, everything else) matrix of `dtype`."""
+    chunk = np.ascontiguousarray(array[part], dtype=dtype)
+    return chunk.reshape(chunk.shape[0], -1)
 
 
 def _spatially_flipped(w, d):
@@ -265,12 +286,14 @@ def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=Fal
     if y.size == 0:
         return y
     threads = _Threads(geometry, workers)
-    x2 = np.ascontiguousarray(x, dtype=dtype).reshape(geometry.batch, -1)
     w2 = _weights(w, dtype, flip, geometry.d)
     b = np.ascontiguousarray(bias, dtype=dtype) if bias is not None else np.empty(0, dtype)
+    y2 = y.reshape(geometry.batch, -1)
     with threads:
-        _gemm.forward(x2, w2, b, y.reshape(geometry.batch, -1), *geometry.kernel_args(),
-                      geometry.groups, threads.tile(geometry, dtype.itemsize), threads.kernel)
+        for part in _batch_chunks(dtype, geometry.batch, x):
+            _gemm.forward(_rows(x, part, dtype), w2, b, y2[part], *geometry.kernel_args(),
+                          geometry.groups, threads.tile(geometry, dtype.itemsize),
+                          threads.kernel)
     return y
 
 
@@ -342,11 +365,13 @@ def conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1
     if dx.size == 0:
         return dx
     threads = _Threads(geometry, workers)
-    g2 = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, -1)
     w2 = _weights(w, dtype, flip, geometry.d)
+    dx2 = dx.reshape(geometry.batch, -1)
     with threads:
-        _gemm.grad_input(g2, w2, dx.reshape(geometry.batch, -1), *geometry.kernel_args(),
-                         geometry.groups, threads.tile(geometry, dtype.itemsize), threads.kernel)
+        for part in _batch_chunks(dtype, geometry.batch, g):
+            _gemm.grad_input(_rows(g, part, dtype), w2, dx2[part], *geometry.kernel_args(),
+                             geometry.groups, threads.tile(geometry, dtype.itemsize),
+                             threads.kernel)
     return dx
 
 
@@ -402,13 +427,20 @@ def conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, dilation
         return np.zeros(weight_shape, dtype)
     _check_memory("conv_grad_weight", dtype, g.shape, x.shape, weight_shape)
     threads = _Threads(geometry, workers)
-    g2 = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, -1)
-    x2 = np.ascontiguousarray(x, dtype=dtype).reshape(geometry.batch, -1)
-    parts = np.empty((max(threads.kernel, 1), geometry.filters, geometry.rows), dtype)
+    # Partial gradients over fixed ranges of the work, added in order: the same result
+    # whatever the number of threads and however the threads share the ranges.
+    part_bytes = geometry.filters * geometry.rows * dtype.itemsize
+    slots = max(1, min(max(_WEIGHT_GRADIENT_PARTS, usable_cores()), _WORKSPACE_BYTES // part_bytes))
+    if slots < threads.kernel:   # huge filters: one part, BLAS threads instead
+        threads.kernel, threads.blas = 1, threads.kernel
+    parts = np.empty((slots, geometry.filters, geometry.rows), dtype)
+    dw = np.zeros((geometry.filters, geometry.rows), dtype)
     with threads:
-        _gemm.grad_weight(g2, x2, parts, *geometry.kernel_args(), geometry.groups,
-                          threads.tile(geometry, dtype.itemsize), threads.kernel)
-    dw = parts.sum(axis=0) if parts.shape[0] > 1 else parts[0]
+        for part in _batch_chunks(dtype, geometry.batch, g, x):
+            _gemm.grad_weight(_rows(g, part, dtype), _rows(x, part, dtype), parts,
+                              *geometry.kernel_args(), geometry.groups,
+                              threads.tile(geometry, dtype.itemsize), threads.kernel)
+            dw += parts.sum(axis=0)
     dw = dw.reshape(weight_shape)
     if flip:
         dw = np.ascontiguousarray(_spatially_flipped(dw, geometry.d))

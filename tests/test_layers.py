@@ -1044,3 +1044,48 @@ def test_thread_pool(rng):
     for i, got in results:
         _, expected, tol = jobs[i]
         assert_matches(got, expected, tol)
+
+
+# ------------------------------------------------------------------------------ workspace
+
+
+@pytest.mark.parametrize("name", ["conv", "conv_grad_input", "conv_grad_weight"])
+def test_converted_inputs_are_copied_a_batch_chunk_at_a_time(name, rng, monkeypatch):
+    """Inputs that need converting (here float32 data with a float64 operand) are converted
+    in batch chunks within the copy budget, and the result is the same as in one piece."""
+    from convlab import _layers
+
+    # float32 data with a float64 operand (or, for the weight gradient, in Fortran order)
+    x = np.asfortranarray(random_array(rng, (12, 3, 10, 10), np.float32))
+    w = random_array(rng, (4, 3, 3, 3), np.float64)
+    G = np.asfortranarray(random_array(rng, (12, 4, 8, 8), np.float32))
+    calls = {"conv": lambda: convlab.conv(x, w),
+             "conv_grad_input": lambda: convlab.conv_grad_input(G, w, x.shape),
+             "conv_grad_weight": lambda: convlab.conv_grad_weight(G, x, w.shape)}
+    whole = calls[name]()
+    per_image = 3 * 10 * 10 * 8 + 4 * 8 * 8 * 8      # float64 copy of one image of x and G
+    if name == "conv_grad_weight":
+        per_image //= 2                               # float32 copies
+    monkeypatch.setattr(_layers, "_COPY_BYTES", 2 * per_image)
+    dtype = np.dtype(np.float32 if name == "conv_grad_weight" else np.float64)
+    assert len(_layers._batch_chunks(dtype, 12, x, G)) == 6
+    tracemalloc.start()
+    try:
+        chunked = calls[name]()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    tol = 1e-5 if dtype == np.float32 else 1e-13      # chunks change the summation order
+    np.testing.assert_allclose(chunked, whole, rtol=tol, atol=tol * np.abs(whole).max())
+    copy_of_everything = 12 * per_image
+    assert peak - chunked.nbytes < copy_of_everything, (peak, chunked.nbytes)
+
+
+def test_weight_gradient_does_not_depend_on_the_threads(rng):
+    """The parts of the kernel gradient are fixed ranges of the work, added in order: the
+    same bits with 1 and 2 workers and on every run."""
+    x = random_array(rng, (16, 3, 12, 12), np.float32)
+    G = random_array(rng, (16, 4, 10, 10), np.float32)
+    first = convlab.conv_grad_weight(G, x, (4, 3, 3, 3), workers=1)
+    for workers in (1, 2, 2, 2):
+        assert np.array_equal(convlab.conv_grad_weight(G, x, (4, 3, 3, 3), workers=workers), first)

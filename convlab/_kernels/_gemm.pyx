@@ -219,8 +219,10 @@ def forward(const real_t[:, ::1] x, const real_t[:, ::1] w, const real_t[::1] bi
 def grad_weight(const real_t[:, ::1] g_out, const real_t[:, ::1] x, real_t[:, :, ::1] dw,
                 tuple in_sizes, tuple k_sizes, tuple out_sizes, tuple before, tuple strides,
                 tuple dilations, Py_ssize_t groups, Py_ssize_t tile, int num_threads):
-    """dw[t] = the part of sum_n G[n] @ col(x[n]).T summed by thread t (the caller adds the
-    parts): dw (threads, F, C_g * taps), g_out (N, F * out_size), x (N, C * in_size)."""
+    """dw[s] = the part of sum_n G[n] @ col(x[n]).T over the s-th of ``dw.shape[0]`` equal
+    ranges of the (image, group, tile) tasks, summed in task order (the caller adds the
+    parts in order: the result does not depend on the number of threads).
+    g_out (N, F * out_size), x (N, C * in_size), dw (slots, F, C_g * taps)."""
     cdef Py_ssize_t batch = x.shape[0]
     cdef Layout L = make_layout(in_sizes, k_sizes, out_sizes, before, strides, dilations,
                                 dw.shape[2] // (k_sizes[0] * k_sizes[1] * k_sizes[2]),
@@ -228,15 +230,14 @@ def grad_weight(const real_t[:, ::1] g_out, const real_t[:, ::1] x, real_t[:, :,
     cdef Py_ssize_t rows = L.channels * L.taps
     cdef Py_ssize_t tiles = (L.out_size + tile - 1) // tile
     cdef Py_ssize_t ntasks = batch * groups * tiles
+    cdef Py_ssize_t slots = dw.shape[0]
     cdef bint pointwise = is_pointwise(&L)
-    cdef Py_ssize_t task, n, g, q, p0, p1, t, thread_count = dw.shape[0]
+    cdef Py_ssize_t slot, task, n, g, q, p0, p1, thread_count = max(num_threads, 1)
     cdef real_t* buffers = NULL
     cdef real_t* col
     cdef const real_t* x_ptr
     cdef const real_t* g_ptr
     cdef real_t* dw_ptr
-    if thread_count < max(num_threads, 1):
-        raise ValueError("grad_weight kernel: one partial weight gradient per thread needed")
     memset(&dw[0, 0, 0], 0, <size_t>(dw.shape[0] * dw.shape[1] * dw.shape[2]) * sizeof(real_t))
     if ntasks == 0:
         return
@@ -249,28 +250,29 @@ def grad_weight(const real_t[:, ::1] g_out, const real_t[:, ::1] x, real_t[:, :,
     dw_ptr = &dw[0, 0, 0]
     try:
         with nogil:
-            for task in prange(ntasks, num_threads=num_threads, schedule='dynamic'):
-                q = task % tiles
-                g = (task // tiles) % groups
-                n = task // (tiles * groups)
-                p0 = q * tile
-                p1 = min(p0 + tile, L.out_size)
-                t = threadid()
-                if pointwise:
-                    col = <real_t*>(x_ptr + (n * groups + g) * L.channels * L.in_size + p0)
-                    gemm(c'T', c'N', <int>rows, <int>L.filters, <int>(p1 - p0), 1,
-                         col, <int>L.in_size,
-                         g_ptr + (n * groups + g) * L.filters * L.out_size + p0,
-                         <int>L.out_size, 1,
-                         dw_ptr + (t * groups + g) * L.filters * rows, <int>rows)
-                else:
-                    col = buffers + t * rows * tile
-                    im2col(x_ptr + (n * groups + g) * L.channels * L.in_size, col, &L, p0, p1)
-                    gemm(c'T', c'N', <int>rows, <int>L.filters, <int>(p1 - p0), 1,
-                         col, <int>(p1 - p0),
-                         g_ptr + (n * groups + g) * L.filters * L.out_size + p0,
-                         <int>L.out_size, 1,
-                         dw_ptr + (t * groups + g) * L.filters * rows, <int>rows)
+            for slot in prange(slots, num_threads=num_threads, schedule='dynamic'):
+                col = buffers + threadid() * rows * tile
+                for task in range(ntasks * slot // slots, ntasks * (slot + 1) // slots):
+                    q = task % tiles
+                    g = (task // tiles) % groups
+                    n = task // (tiles * groups)
+                    p0 = q * tile
+                    p1 = min(p0 + tile, L.out_size)
+                    if pointwise:
+                        col = <real_t*>(x_ptr + (n * groups + g) * L.channels * L.in_size + p0)
+                        gemm(c'T', c'N', <int>rows, <int>L.filters, <int>(p1 - p0), 1,
+                             col, <int>L.in_size,
+                             g_ptr + (n * groups + g) * L.filters * L.out_size + p0,
+                             <int>L.out_size, 1,
+                             dw_ptr + (slot * groups + g) * L.filters * rows, <int>rows)
+                    else:
+                        im2col(x_ptr + (n * groups + g) * L.channels * L.in_size, col, &L,
+                               p0, p1)
+                        gemm(c'T', c'N', <int>rows, <int>L.filters, <int>(p1 - p0), 1,
+                             col, <int>(p1 - p0),
+                             g_ptr + (n * groups + g) * L.filters * L.out_size + p0,
+                             <int>L.out_size, 1,
+                             dw_ptr + (slot * groups + g) * L.filters * rows, <int>rows)
     finally:
         free(buffers)
 
