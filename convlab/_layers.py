@@ -481,9 +481,11 @@ def conv_grad_bias(grad_out):
     if g.ndim not in (3, 4, 5):
         raise ValueError("conv_grad_bias: grad_out must have 3, 4 or 5 dimensions (N, F, *out); "
                          f"got grad_out.shape={g.shape}")
-    # summed in one fixed order whatever the memory layout of grad_out
+    # summed in one fixed order whatever the memory layout of grad_out: each image's spatial
+    # positions (contiguous), then the images
     g = np.ascontiguousarray(g, dtype=dtype)
-    return g.sum(axis=(0,) + tuple(range(2, g.ndim)), dtype=dtype)
+    positions = math.prod(g.shape[2:])
+    return g.reshape(g.shape[0], g.shape[1], positions).sum(axis=2).sum(axis=0)
 
 
 def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1,
