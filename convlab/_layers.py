@@ -583,8 +583,8 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     # dilation), the conv of that size has more outputs than x: they receive zeros.
     _check_memory("conv_transpose", dtype, input_shape, x.shape, w.shape)
     grow = [m - n for m, n in zip(geometry.out_sizes, x.shape[2:])]
-    # computed in the result dtype (a float64 bias makes float32 inputs float64)
-    x = np.asarray(x, dtype=dtype)
+    # computed in the result dtype (a float64 bias makes float32 inputs float64): the filters
+    # are converted here, x a batch chunk at a time by conv_grad_input
     w = np.asarray(w, dtype=dtype)
     if any(grow):
         x = np.pad(x, [(0, 0), (0, 0)] + [(0, g) for g in grow])
