@@ -42,6 +42,13 @@ cdef extern from "_simd_blocks.h" nogil:
     enum:
         CONVLAB_PAIR_BLOCK_FLOAT
         CONVLAB_PAIR_BLOCK_DOUBLE
+    int CONVLAB_HAVE_STRIDE2_BLOCK
+    void convlab_stride2_block_float(const float** rows, const float** krows, Py_ssize_t nrows,
+                                     Py_ssize_t taps, Py_ssize_t offset, Py_ssize_t dilation,
+                                     float* out, Py_ssize_t i)
+    void convlab_stride2_block_double(const double** rows, const double** krows,
+                                      Py_ssize_t nrows, Py_ssize_t taps, Py_ssize_t offset,
+                                      Py_ssize_t dilation, double* out, Py_ssize_t i)
     void convlab_few_outputs_float(const float** rows, const float** krows, Py_ssize_t nrows,
                                    Py_ssize_t n, Py_ssize_t taps, Py_ssize_t offset,
                                    Py_ssize_t stride, float* out, Py_ssize_t lo, Py_ssize_t hi)
@@ -167,6 +174,28 @@ cdef inline bint few_outputs(const real_t** rows, const real_t** krows, Py_ssize
     return True
 
 
+cdef inline Py_ssize_t stride2_blocks(const real_t** rows, const real_t** krows,
+                                     Py_ssize_t nrows, Py_ssize_t n, Py_ssize_t taps,
+                                     Py_ssize_t offset, Py_ssize_t dilation, real_t* out,
+                                     Py_ssize_t i, Py_ssize_t hi) noexcept nogil:
+    # Stride 2: blocks of 4 vector registers of outputs (_simd_blocks.h); returns the first
+    # output not computed (i itself where the compiler lacks the shuffle builtin). A block
+    # [i, i + B) loads up to sample offset + 2 (i + B) - 1 + (taps - 1) * dilation (one past
+    # its last term, discarded by the shuffle), which must still lie inside the row.
+    if not CONVLAB_HAVE_STRIDE2_BLOCK:
+        return i
+    hi = min(hi, floor_div(n - offset - (taps - 1) * dilation, 2))
+    if real_t is float:
+        while i + 32 <= hi:
+            convlab_stride2_block_float(rows, krows, nrows, taps, offset, dilation, out, i)
+            i += 32
+    else:
+        while i + 16 <= hi:
+            convlab_stride2_block_double(rows, krows, nrows, taps, offset, dilation, out, i)
+            i += 16
+    return i
+
+
 cdef inline void correlate_rows(const real_t** rows, const real_t** krows, Py_ssize_t nrows,
                                 Py_ssize_t n, Py_ssize_t taps, Py_ssize_t offset,
                                 Py_ssize_t stride, Py_ssize_t dilation,
@@ -200,7 +229,9 @@ cdef inline void correlate_rows(const real_t** rows, const real_t** krows, Py_ss
     if stride == 1:
         i = interior_blocks(rows, krows, nrows, taps, offset, 1, dilation, out, inner_lo, inner_hi)
     elif stride == 2:
-        i = interior_blocks(rows, krows, nrows, taps, offset, 2, dilation, out, inner_lo, inner_hi)
+        i = stride2_blocks(rows, krows, nrows, n, taps, offset, dilation, out, inner_lo,
+                           inner_hi)
+        i = interior_blocks(rows, krows, nrows, taps, offset, 2, dilation, out, i, inner_hi)
     else:
         i = interior_blocks(rows, krows, nrows, taps, offset, stride, dilation, out,
                             inner_lo, inner_hi)

@@ -186,6 +186,60 @@ CONVLAB_DEFINE_PAIR_BLOCK(convlab_pair_block_double, double, 4)
 #define CONVLAB_PAIR_BLOCK_FLOAT 32
 #define CONVLAB_PAIR_BLOCK_DOUBLE 16
 
+/* Stride 2 along the line, one line: out[i + u] += sum_r sum_j krows[r][j] *
+ * rows[r][offset + 2 (i + u) + j * dilation] for u < 4 * LANES. Each vector of outputs
+ * takes the even elements of two consecutive input vectors (one shuffle) instead of a
+ * gather. Defined where the compiler has __builtin_shufflevector. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector) && CONVLAB_VECTOR_EXTENSION
+#define CONVLAB_HAVE_STRIDE2_BLOCK 1
+#endif
+#endif
+#ifndef CONVLAB_HAVE_STRIDE2_BLOCK
+#define CONVLAB_HAVE_STRIDE2_BLOCK 0
+#endif
+
+#if CONVLAB_HAVE_STRIDE2_BLOCK
+#define CONVLAB_DEFINE_STRIDE2_BLOCK(NAME, PAIR, REAL, LANES, ...)                              \
+static inline PAIR##_vec NAME##_even(const REAL* p) {                                         \
+    return __builtin_shufflevector(PAIR##_load(p), PAIR##_load(p + LANES), __VA_ARGS__);      \
+}                                                                                             \
+static inline void NAME(const REAL* const* rows, const REAL* const* krows, Py_ssize_t nrows, \
+                        Py_ssize_t taps, Py_ssize_t offset, Py_ssize_t dilation, REAL* out,  \
+                        Py_ssize_t i) {                                                      \
+    PAIR##_vec a0 = PAIR##_load(out + i), a1 = PAIR##_load(out + i + LANES);                  \
+    PAIR##_vec a2 = PAIR##_load(out + i + 2 * LANES), a3 = PAIR##_load(out + i + 3 * LANES);  \
+    for (Py_ssize_t r = 0; r < nrows; r++) {                                                  \
+        const REAL* src = rows[r] + offset + 2 * i;                                           \
+        const REAL* k = krows[r];                                                             \
+        for (Py_ssize_t j = 0; j < taps; j++, src += dilation) {                              \
+            REAL w = k[j];                                                                    \
+            a0 += w * NAME##_even(src);                                                       \
+            a1 += w * NAME##_even(src + 2 * LANES);                                           \
+            a2 += w * NAME##_even(src + 4 * LANES);                                           \
+            a3 += w * NAME##_even(src + 6 * LANES);                                           \
+        }                                                                                     \
+    }                                                                                         \
+    PAIR##_store(out + i, a0); PAIR##_store(out + i + LANES, a1);                             \
+    PAIR##_store(out + i + 2 * LANES, a2); PAIR##_store(out + i + 3 * LANES, a3);             \
+}
+CONVLAB_DEFINE_STRIDE2_BLOCK(convlab_stride2_block_float, convlab_pair_block_float, float, 8,
+                             0, 2, 4, 6, 8, 10, 12, 14)
+CONVLAB_DEFINE_STRIDE2_BLOCK(convlab_stride2_block_double, convlab_pair_block_double, double, 4,
+                             0, 2, 4, 6)
+#else
+/* Without the vector extension: never called (CONVLAB_HAVE_STRIDE2_BLOCK is 0). */
+#define CONVLAB_STRIDE2_UNAVAILABLE(NAME, REAL)                                               \
+static inline void NAME(const REAL* const* rows, const REAL* const* krows, Py_ssize_t nrows, \
+                        Py_ssize_t taps, Py_ssize_t offset, Py_ssize_t dilation, REAL* out,  \
+                        Py_ssize_t i) {                                                      \
+    (void)rows; (void)krows; (void)nrows; (void)taps; (void)offset; (void)dilation;           \
+    (void)out; (void)i;                                                                       \
+}
+CONVLAB_STRIDE2_UNAVAILABLE(convlab_stride2_block_float, float)
+CONVLAB_STRIDE2_UNAVAILABLE(convlab_stride2_block_double, double)
+#endif
+
 CONVLAB_DEFINE_FEW_OUTPUTS(convlab_few_float_1, convlab_pair_block_float, float, 8, 1)
 CONVLAB_DEFINE_FEW_OUTPUTS(convlab_few_float_2, convlab_pair_block_float, float, 8, 2)
 CONVLAB_DEFINE_FEW_OUTPUTS(convlab_few_float_3, convlab_pair_block_float, float, 8, 3)
