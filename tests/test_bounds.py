@@ -1,0 +1,79 @@
+"""No kernel reads outside its inputs: every input ends exactly where an inaccessible page
+begins, so a read one element too far crashes the test process (SPEC §4: never a segfault,
+never a silent wrong answer). Linux only (mmap + mprotect through ctypes)."""
+
+import ctypes
+import ctypes.util
+import mmap
+import sys
+
+import numpy as np
+import pytest
+
+import convlab
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="guard pages through mprotect (Linux)")
+
+_PAGE = mmap.PAGESIZE
+_PROT_NONE = 0
+
+
+class _GuardedArrays:
+    """Arrays placed at the end of a mapping whose next page has no access rights."""
+
+    def __init__(self):
+        self._libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self._keep = []
+
+    def __call__(self, shape, dtype, rng):
+        dtype = np.dtype(dtype)
+        count = int(np.prod(shape))
+        nbytes = count * dtype.itemsize
+        pages = -(-nbytes // _PAGE) + 1
+        mapping = mmap.mmap(-1, pages * _PAGE)
+        raw = (ctypes.c_char * (pages * _PAGE)).from_buffer(mapping)
+        guard = ctypes.addressof(raw) + (pages - 1) * _PAGE
+        if self._libc.mprotect(ctypes.c_void_p(guard), _PAGE, _PROT_NONE) != 0:
+            pytest.skip(f"mprotect failed (errno {ctypes.get_errno()})")
+        array = np.frombuffer(mapping, dtype=dtype, count=count,
+                              offset=(pages - 1) * _PAGE - nbytes).reshape(shape)
+        array[...] = rng.standard_normal(shape)
+        self._keep.append((mapping, raw))
+        return array
+
+
+@pytest.fixture
+def guarded():
+    return _GuardedArrays()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_signal_kernels_stay_inside_their_inputs(guarded, rng, dtype, stride, mode):
+    for n in (40, 63, 64, 65, 97, 130, 257):
+        for k in (1, 2, 3, 5, 7):
+            x = guarded((3, n), dtype, rng)
+            kernel = guarded((2, k), dtype, rng)
+            expected = convlab.correlate(x.copy(), kernel.copy(), mode, "direct")[:, ::stride]
+            got = convlab.correlate(x, kernel, mode, "direct", stride=(1, stride))
+            # the strided kernels may sum in another order than the stride-1 ones
+            tol = 8 * k * np.finfo(dtype).eps * (np.abs(x).max() * np.abs(kernel).max())
+            np.testing.assert_allclose(got, expected, rtol=0, atol=tol)
+            convlab.convolve(x, kernel, mode, "direct", stride=(1, stride))
+            grad = guarded(got.shape, dtype, rng)
+            convlab.correlate_grad(grad, x, kernel, mode, stride=(1, stride))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_kernels_stay_inside_their_inputs(guarded, rng, dtype):
+    for stride, padding, k in [(1, 0, 3), (2, 1, 3), (1, "same", 4), (3, 2, 5), (1, 0, 1)]:
+        x = guarded((2, 3, 11, 13), dtype, rng)
+        w = guarded((4, 3, k, k), dtype, rng)
+        y = convlab.conv(x, w, stride=stride, padding=padding)
+        np.testing.assert_array_equal(y, convlab.conv(x.copy(), w.copy(), stride=stride,
+                                                      padding=padding))
+        g = guarded(y.shape, dtype, rng)
+        convlab.conv_grad_input(g, w, x.shape, stride=stride, padding=padding)
+        convlab.conv_grad_weight(g, x, w.shape, stride=stride, padding=padding)
