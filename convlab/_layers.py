@@ -7,6 +7,7 @@ per task, the tasks spread over the threads.
 """
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,32 +160,52 @@ def _weights(w, dtype, flip, d):
 
 
 class _Threads:
-    """How a call uses its threads: OpenMP over (image, group) tasks with a single-threaded
-    BLAS when there are enough tasks, otherwise one task at a time with a threaded BLAS."""
+    """How a call uses its threads: OpenMP over tasks of (image, group, tile of output
+    positions), each task calling a single-threaded BLAS. Small batches are cut into more
+    tiles so that every thread has work.
 
+    While any call is inside the block, BLAS is pinned to one thread (so that the tasks do
+    not oversubscribe the cores); the first call in pins it and the last one out restores
+    the previous setting, however calls from several Python threads interleave.
+    """
+
+    _lock = threading.Lock()
+    _pinned = 0
+    _limit = None
     _controller = None
 
     def __init__(self, geometry, workers):
-        threads = resolve_workers(workers)
-        tasks = geometry.batch * geometry.groups
-        self.kernel = threads if tasks >= threads else 1
-        self.blas = 1 if self.kernel > 1 else threads
+        self.count = resolve_workers(workers)
+        self.geometry = geometry
 
-    def tile(self, geometry, itemsize):
-        """Output positions per patch buffer, so that all buffers fit in the workspace."""
-        per_position = self.kernel * geometry.rows * itemsize
-        return max(1, min(math.prod(geometry.out_sizes), _WORKSPACE_BYTES // per_position))
+    def tile(self, itemsize, split=True):
+        """Output positions per patch buffer: all buffers fit in the workspace and, with
+        `split`, there are at least as many tasks as threads."""
+        g = self.geometry
+        positions = math.prod(g.out_sizes)
+        tile = max(1, min(positions, _WORKSPACE_BYTES // (self.count * g.rows * itemsize)))
+        tasks = g.batch * g.groups
+        if split and tasks and tasks * -(-positions // tile) < self.count:
+            tile = max(1, -(-positions // -(-self.count // tasks)))
+        return tile
 
     def __enter__(self):
-        if _Threads._controller is None:
-            from threadpoolctl import ThreadpoolController
+        with _Threads._lock:
+            if _Threads._pinned == 0:
+                if _Threads._controller is None:
+                    from threadpoolctl import ThreadpoolController
 
-            _Threads._controller = ThreadpoolController()
-        self._limit = _Threads._controller.limit(limits=self.blas, user_api="blas")
+                    _Threads._controller = ThreadpoolController()
+                _Threads._limit = _Threads._controller.limit(limits=1, user_api="blas")
+            _Threads._pinned += 1
         return self
 
     def __exit__(self, *exc):
-        self._limit.restore_original_limits()
+        with _Threads._lock:
+            _Threads._pinned -= 1
+            if _Threads._pinned == 0:
+                _Threads._limit.restore_original_limits()
+                _Threads._limit = None
         return False
 
 
@@ -292,8 +313,7 @@ def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=Fal
     with threads:
         for part in _batch_chunks(dtype, geometry.batch, x):
             _gemm.forward(_rows(x, part, dtype), w2, b, y2[part], *geometry.kernel_args(),
-                          geometry.groups, threads.tile(geometry, dtype.itemsize),
-                          threads.kernel)
+                          geometry.groups, threads.tile(dtype.itemsize), threads.count)
     return y
 
 
@@ -369,9 +389,10 @@ def conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1
     dx2 = dx.reshape(geometry.batch, -1)
     with threads:
         for part in _batch_chunks(dtype, geometry.batch, g):
+            # one task per (image, group): the tiles of a task add into the same dx
             _gemm.grad_input(_rows(g, part, dtype), w2, dx2[part], *geometry.kernel_args(),
-                             geometry.groups, threads.tile(geometry, dtype.itemsize),
-                             threads.kernel)
+                             geometry.groups, threads.tile(dtype.itemsize, split=False),
+                             min(threads.count, geometry.batch * geometry.groups))
     return dx
 
 
@@ -431,15 +452,13 @@ def conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, dilation
     # whatever the number of threads and however the threads share the ranges.
     part_bytes = geometry.filters * geometry.rows * dtype.itemsize
     slots = max(1, min(max(_WEIGHT_GRADIENT_PARTS, usable_cores()), _WORKSPACE_BYTES // part_bytes))
-    if slots < threads.kernel:   # huge filters: one part, BLAS threads instead
-        threads.kernel, threads.blas = 1, threads.kernel
     parts = np.empty((slots, geometry.filters, geometry.rows), dtype)
     dw = np.zeros((geometry.filters, geometry.rows), dtype)
     with threads:
         for part in _batch_chunks(dtype, geometry.batch, g, x):
             _gemm.grad_weight(_rows(g, part, dtype), _rows(x, part, dtype), parts,
                               *geometry.kernel_args(), geometry.groups,
-                              threads.tile(geometry, dtype.itemsize), threads.kernel)
+                              threads.tile(dtype.itemsize), min(threads.count, slots))
             dw += parts.sum(axis=0)
     dw = dw.reshape(weight_shape)
     if flip:

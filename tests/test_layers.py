@@ -1089,3 +1089,25 @@ def test_weight_gradient_does_not_depend_on_the_threads(rng):
     first = convlab.conv_grad_weight(G, x, (4, 3, 3, 3), workers=1)
     for workers in (1, 2, 2, 2):
         assert np.array_equal(convlab.conv_grad_weight(G, x, (4, 3, 3, 3), workers=workers), first)
+
+
+def test_blas_threads_restored_after_concurrent_calls(rng):
+    """Calls from several Python threads pin BLAS to one thread while any of them runs; the
+    setting the process had before is back once they are all done."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from concurrent.futures import ThreadPoolExecutor
+
+    def blas_threads():
+        return sorted((i["filepath"], i["num_threads"]) for i in threadpoolctl.threadpool_info()
+                      if i["user_api"] == "blas")
+
+    convlab.conv(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)))   # loads every library
+    before = blas_threads()
+    x = random_array(rng, (8, 4, 20, 20), np.float64)
+    w = random_array(rng, (6, 4, 3, 3), np.float64)
+    expected = conv_ref(x, w, padding=1)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: convlab.conv(x, w, padding=1), range(16)))
+    for y in results:
+        np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    assert blas_threads() == before
