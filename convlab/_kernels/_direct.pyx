@@ -39,9 +39,21 @@ cdef extern from "_simd_blocks.h" nogil:
                                    const double** b_krows, Py_ssize_t nrows, Py_ssize_t taps,
                                    Py_ssize_t offset, Py_ssize_t dilation, double* out_a,
                                    double* out_b, Py_ssize_t i)
+    void convlab_narrow_pair_block_float(const float** rows, const float** a_krows,
+                                         const float** b_krows, Py_ssize_t nrows,
+                                         Py_ssize_t taps, Py_ssize_t offset,
+                                         Py_ssize_t dilation, float* out_a, float* out_b,
+                                         Py_ssize_t i)
+    void convlab_narrow_pair_block_double(const double** rows, const double** a_krows,
+                                          const double** b_krows, Py_ssize_t nrows,
+                                          Py_ssize_t taps, Py_ssize_t offset,
+                                          Py_ssize_t dilation, double* out_a, double* out_b,
+                                          Py_ssize_t i)
     enum:
         CONVLAB_PAIR_BLOCK_FLOAT
         CONVLAB_PAIR_BLOCK_DOUBLE
+        CONVLAB_NARROW_PAIR_BLOCK_FLOAT
+        CONVLAB_NARROW_PAIR_BLOCK_DOUBLE
     int CONVLAB_HAVE_STRIDE2_BLOCK
     void convlab_stride2_block_float(const float** rows, const float** krows, Py_ssize_t nrows,
                                      Py_ssize_t taps, Py_ssize_t offset, Py_ssize_t dilation,
@@ -245,59 +257,13 @@ cdef inline void correlate_rows(const real_t** rows, const real_t** krows, Py_ss
         i += 1
 
 
-cdef inline Py_ssize_t pair_register_blocks(const real_t** rows, const real_t** a_krows,
-                                           const real_t** b_krows, Py_ssize_t nrows,
-                                           Py_ssize_t taps, Py_ssize_t offset,
-                                           Py_ssize_t stride, Py_ssize_t dilation,
-                                           real_t* out_a, real_t* out_b, Py_ssize_t i,
-                                           Py_ssize_t hi, Py_ssize_t width) noexcept nogil:
-    # register_blocks for two output lines A and B: input row r serves line A through kernel
-    # row a_krows[r] and line B through b_krows[r] (NULL where the line does not use it).
-    cdef real_t acc_a[WIDEST]
-    cdef real_t acc_b[WIDEST]
-    cdef real_t ka, kb, v
-    cdef const real_t* src
-    cdef Py_ssize_t j, r, u
-    while i + width <= hi:
-        for u in range(width):
-            acc_a[u] = out_a[i + u]
-            acc_b[u] = out_b[i + u]
-        for r in range(nrows):
-            if a_krows[r] != NULL and b_krows[r] != NULL:
-                for j in range(taps):
-                    ka = a_krows[r][j]
-                    kb = b_krows[r][j]
-                    src = rows[r] + offset + i * stride + j * dilation
-                    for u in range(width):
-                        v = src[u * stride]
-                        acc_a[u] = acc_a[u] + ka * v
-                        acc_b[u] = acc_b[u] + kb * v
-            elif a_krows[r] != NULL:
-                for j in range(taps):
-                    ka = a_krows[r][j]
-                    src = rows[r] + offset + i * stride + j * dilation
-                    for u in range(width):
-                        acc_a[u] = acc_a[u] + ka * src[u * stride]
-            else:
-                for j in range(taps):
-                    kb = b_krows[r][j]
-                    src = rows[r] + offset + i * stride + j * dilation
-                    for u in range(width):
-                        acc_b[u] = acc_b[u] + kb * src[u * stride]
-        for u in range(width):
-            out_a[i + u] = acc_a[u]
-            out_b[i + u] = acc_b[u]
-        i += width
-    return i
-
-
 cdef inline Py_ssize_t pair_interior_blocks(const real_t** rows, const real_t** a_krows,
                                            const real_t** b_krows, Py_ssize_t nrows,
                                            Py_ssize_t taps, Py_ssize_t offset,
                                            Py_ssize_t dilation, real_t* out_a, real_t* out_b,
                                            Py_ssize_t i, Py_ssize_t hi) noexcept nogil:
-    # Stride 1 along the line: blocks of 4 vector registers per line (_simd_blocks.h), then
-    # blocks of NARROW outputs.
+    # Stride 1 along the line: blocks of 4 vector registers per line, then of one
+    # (_simd_blocks.h); the caller sums the rest one output at a time.
     if real_t is float:
         while i + CONVLAB_PAIR_BLOCK_FLOAT <= hi:
             convlab_pair_block_float(rows, a_krows, b_krows, nrows, taps, offset, dilation,
@@ -308,8 +274,18 @@ cdef inline Py_ssize_t pair_interior_blocks(const real_t** rows, const real_t** 
             convlab_pair_block_double(rows, a_krows, b_krows, nrows, taps, offset, dilation,
                                       out_a, out_b, i)
             i += CONVLAB_PAIR_BLOCK_DOUBLE
-    return pair_register_blocks(rows, a_krows, b_krows, nrows, taps, offset, 1, dilation,
-                                out_a, out_b, i, hi, NARROW)
+    # then one vector register per line
+    if real_t is float:
+        while i + CONVLAB_NARROW_PAIR_BLOCK_FLOAT <= hi:
+            convlab_narrow_pair_block_float(rows, a_krows, b_krows, nrows, taps, offset,
+                                            dilation, out_a, out_b, i)
+            i += CONVLAB_NARROW_PAIR_BLOCK_FLOAT
+    else:
+        while i + CONVLAB_NARROW_PAIR_BLOCK_DOUBLE <= hi:
+            convlab_narrow_pair_block_double(rows, a_krows, b_krows, nrows, taps, offset,
+                                             dilation, out_a, out_b, i)
+            i += CONVLAB_NARROW_PAIR_BLOCK_DOUBLE
+    return i
 
 
 cdef inline void line_outputs(const real_t** rows, const real_t** krows, Py_ssize_t nrows,

@@ -90,6 +90,35 @@ static inline void NAME(const REAL* const* rows, const REAL* const* a_krows,    
 }
 
 
+/* The same for one vector of outputs per line (short lines). */
+#define CONVLAB_DEFINE_NARROW_PAIR_BLOCK(NAME, PAIR, REAL, LANES)                              \
+static inline void NAME(const REAL* const* rows, const REAL* const* a_krows,                  \
+                        const REAL* const* b_krows, Py_ssize_t nrows, Py_ssize_t taps,        \
+                        Py_ssize_t offset, Py_ssize_t dilation, REAL* out_a, REAL* out_b,     \
+                        Py_ssize_t i) {                                                       \
+    PAIR##_vec a0 = PAIR##_load(out_a + i), b0 = PAIR##_load(out_b + i);                      \
+    for (Py_ssize_t r = 0; r < nrows; r++) {                                                  \
+        const REAL* src = rows[r] + offset + i;                                               \
+        const REAL* ka = a_krows[r];                                                          \
+        const REAL* kb = b_krows[r];                                                          \
+        if (ka != NULL && kb != NULL) {                                                       \
+            for (Py_ssize_t j = 0; j < taps; j++, src += dilation) {                          \
+                PAIR##_vec x0 = PAIR##_load(src);                                             \
+                a0 += ka[j] * x0;                                                             \
+                b0 += kb[j] * x0;                                                             \
+            }                                                                                 \
+        } else if (ka != NULL) {                                                              \
+            for (Py_ssize_t j = 0; j < taps; j++, src += dilation)                            \
+                a0 += ka[j] * PAIR##_load(src);                                               \
+        } else {                                                                              \
+            for (Py_ssize_t j = 0; j < taps; j++, src += dilation)                            \
+                b0 += kb[j] * PAIR##_load(src);                                               \
+        }                                                                                     \
+    }                                                                                         \
+    PAIR##_store(out_a + i, a0);                                                              \
+    PAIR##_store(out_b + i, b0);                                                              \
+}
+
 #define CONVLAB_DEFINE_FEW_OUTPUTS(NAME, PAIR, REAL, LANES, COUNT)                            \
 static inline void NAME(const REAL* const* rows, const REAL* const* krows, Py_ssize_t nrows, \
                         Py_ssize_t n, Py_ssize_t taps, Py_ssize_t offset, Py_ssize_t stride, \
@@ -141,6 +170,24 @@ static inline void NAME(const REAL* const* rows, const REAL* const* krows, Py_ss
 
 #else  /* plain C: the same sums, one output at a time */
 
+#define CONVLAB_DEFINE_NARROW_PAIR_BLOCK(NAME, PAIR, REAL, LANES)                              \
+static inline void NAME(const REAL* const* rows, const REAL* const* a_krows,                  \
+                        const REAL* const* b_krows, Py_ssize_t nrows, Py_ssize_t taps,        \
+                        Py_ssize_t offset, Py_ssize_t dilation, REAL* out_a, REAL* out_b,     \
+                        Py_ssize_t i) {                                                       \
+    for (Py_ssize_t u = i; u < i + LANES; u++) {                                              \
+        REAL sa = out_a[u], sb = out_b[u];                                                    \
+        for (Py_ssize_t r = 0; r < nrows; r++) {                                              \
+            const REAL* src = rows[r] + offset + u;                                           \
+            for (Py_ssize_t j = 0; j < taps; j++) {                                           \
+                if (a_krows[r] != NULL) sa += a_krows[r][j] * src[j * dilation];              \
+                if (b_krows[r] != NULL) sb += b_krows[r][j] * src[j * dilation];              \
+            }                                                                                 \
+        }                                                                                     \
+        out_a[u] = sa; out_b[u] = sb;                                                         \
+    }                                                                                         \
+}
+
 #define CONVLAB_DEFINE_PAIR_BLOCK(NAME, REAL, LANES)                                         \
 static inline void NAME(const REAL* const* rows, const REAL* const* a_krows,               \
                         const REAL* const* b_krows, Py_ssize_t nrows, Py_ssize_t taps,     \
@@ -185,6 +232,11 @@ CONVLAB_DEFINE_PAIR_BLOCK(convlab_pair_block_double, double, 4)
 
 #define CONVLAB_PAIR_BLOCK_FLOAT 32
 #define CONVLAB_PAIR_BLOCK_DOUBLE 16
+
+CONVLAB_DEFINE_NARROW_PAIR_BLOCK(convlab_narrow_pair_block_float, convlab_pair_block_float, float, 8)
+CONVLAB_DEFINE_NARROW_PAIR_BLOCK(convlab_narrow_pair_block_double, convlab_pair_block_double, double, 4)
+#define CONVLAB_NARROW_PAIR_BLOCK_FLOAT 8
+#define CONVLAB_NARROW_PAIR_BLOCK_DOUBLE 4
 
 /* Stride 2 along the line, one line: out[i + u] += sum_r sum_j krows[r][j] *
  * rows[r][offset + 2 (i + u) + j * dilation] for u < 4 * LANES. Each vector of outputs
