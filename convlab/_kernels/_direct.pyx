@@ -49,11 +49,17 @@ cdef extern from "_simd_blocks.h" nogil:
                                           Py_ssize_t taps, Py_ssize_t offset,
                                           Py_ssize_t dilation, double* out_a, double* out_b,
                                           Py_ssize_t i)
+    void convlab_half_pair_block_float(const float** rows, const float** a_krows,
+                                       const float** b_krows, Py_ssize_t nrows,
+                                       Py_ssize_t taps, Py_ssize_t offset,
+                                       Py_ssize_t dilation, float* out_a, float* out_b,
+                                       Py_ssize_t i)
     enum:
         CONVLAB_PAIR_BLOCK_FLOAT
         CONVLAB_PAIR_BLOCK_DOUBLE
         CONVLAB_NARROW_PAIR_BLOCK_FLOAT
         CONVLAB_NARROW_PAIR_BLOCK_DOUBLE
+        CONVLAB_HALF_PAIR_BLOCK_FLOAT
     int CONVLAB_HAVE_STRIDE2_BLOCK
     void convlab_stride2_block_float(const float** rows, const float** krows, Py_ssize_t nrows,
                                      Py_ssize_t taps, Py_ssize_t offset, Py_ssize_t dilation,
@@ -262,8 +268,8 @@ cdef inline Py_ssize_t pair_interior_blocks(const real_t** rows, const real_t** 
                                            Py_ssize_t taps, Py_ssize_t offset,
                                            Py_ssize_t dilation, real_t* out_a, real_t* out_b,
                                            Py_ssize_t i, Py_ssize_t hi) noexcept nogil:
-    # Stride 1 along the line: blocks of 4 vector registers per line, then of one
-    # (_simd_blocks.h); the caller sums the rest one output at a time.
+    # Stride 1 along the line: blocks of 4 vector registers per line, then of one (and of
+    # half a register of floats) (_simd_blocks.h); the caller sums the rest one by one.
     if real_t is float:
         while i + CONVLAB_PAIR_BLOCK_FLOAT <= hi:
             convlab_pair_block_float(rows, a_krows, b_krows, nrows, taps, offset, dilation,
@@ -280,6 +286,10 @@ cdef inline Py_ssize_t pair_interior_blocks(const real_t** rows, const real_t** 
             convlab_narrow_pair_block_float(rows, a_krows, b_krows, nrows, taps, offset,
                                             dilation, out_a, out_b, i)
             i += CONVLAB_NARROW_PAIR_BLOCK_FLOAT
+        if i + CONVLAB_HALF_PAIR_BLOCK_FLOAT <= hi:
+            convlab_half_pair_block_float(rows, a_krows, b_krows, nrows, taps, offset,
+                                          dilation, out_a, out_b, i)
+            i += CONVLAB_HALF_PAIR_BLOCK_FLOAT
     else:
         while i + CONVLAB_NARROW_PAIR_BLOCK_DOUBLE <= hi:
             convlab_narrow_pair_block_double(rows, a_krows, b_krows, nrows, taps, offset,

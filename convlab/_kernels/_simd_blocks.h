@@ -237,6 +237,10 @@ CONVLAB_DEFINE_NARROW_PAIR_BLOCK(convlab_narrow_pair_block_float, convlab_pair_b
 CONVLAB_DEFINE_NARROW_PAIR_BLOCK(convlab_narrow_pair_block_double, convlab_pair_block_double, double, 4)
 #define CONVLAB_NARROW_PAIR_BLOCK_FLOAT 8
 #define CONVLAB_NARROW_PAIR_BLOCK_DOUBLE 4
+/* Half a register of floats (4 outputs per line) for what is left of a short line. */
+CONVLAB_DEFINE_PAIR_BLOCK(convlab_pair_block_float4, float, 4)
+CONVLAB_DEFINE_NARROW_PAIR_BLOCK(convlab_half_pair_block_float, convlab_pair_block_float4, float, 4)
+#define CONVLAB_HALF_PAIR_BLOCK_FLOAT 4
 
 /* Stride 2 along the line, one line: out[i + u] += sum_r sum_j krows[r][j] *
  * rows[r][offset + 2 (i + u) + j * dilation] for u < 4 * LANES. Each vector of outputs
