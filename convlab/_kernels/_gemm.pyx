@@ -66,8 +66,12 @@ cdef void patches(real_t* image, real_t* col, const Layout* L, Py_ssize_t p0, Py
     #   gather  (im2col):  col[row, p - p0] = xpad[c, o(p) * stride + m * dilation]
     #   scatter (col2im):  image[c, o(p) * stride + m * dilation] += col[row, p - p0]
     # where gathering writes zeros for the padding and scattering drops what falls there.
+    # Positions are walked run by run (a run: consecutive positions along the last output
+    # axis), with no division in the walk: runs are short and many.
     cdef Py_ssize_t width = p1 - p0
     cdef Py_ssize_t c, j0, j1, j2, p, o0, o1, o2, end, i0, i1, first2, run_lo, run_hi, o
+    cdef Py_ssize_t start0 = p0 // (L.m[2] * L.m[1]), start1 = (p0 // L.m[2]) % L.m[1]
+    cdef Py_ssize_t start2 = p0 % L.m[2], valid_lo, valid_hi, run_end
     cdef real_t* plane
     cdef real_t* line
     cdef real_t* patch
@@ -77,39 +81,44 @@ cdef void patches(real_t* image, real_t* col, const Layout* L, Py_ssize_t p0, Py
             for j1 in range(L.k[1]):
                 for j2 in range(L.k[2]):
                     patch = col + (((c * L.k[0] + j0) * L.k[1] + j1) * L.k[2] + j2) * width
+                    # the outputs of a whole run whose sample lies inside the input row
+                    first2 = -L.before[2] + j2 * L.dilation[2]
+                    valid_run(first2, L.stride[2], L.n[2], 0, L.m[2], &valid_lo, &valid_hi)
                     p = p0
+                    o0, o1, o2 = start0, start1, start2
                     while p < p1:
                         # one run of positions along the last output axis: [p, end)
-                        o2 = p % L.m[2]
-                        o1 = (p // L.m[2]) % L.m[1]
-                        o0 = p // (L.m[2] * L.m[1])
                         end = min(p - o2 + L.m[2], p1)
+                        run_end = o2 + end - p
                         i0 = o0 * L.stride[0] - L.before[0] + j0 * L.dilation[0]
                         i1 = o1 * L.stride[1] - L.before[1] + j1 * L.dilation[1]
                         if i0 < 0 or i0 >= L.n[0] or i1 < 0 or i1 >= L.n[1]:
                             if not scatter:
                                 memset(patch + (p - p0), 0, <size_t>(end - p) * sizeof(real_t))
-                            p = end
-                            continue
-                        line = plane + (i0 * L.n[1] + i1) * L.n[2]
-                        first2 = -L.before[2] + j2 * L.dilation[2]
-                        valid_run(first2, L.stride[2], L.n[2], o2, o2 + end - p,
-                                  &run_lo, &run_hi)
-                        if scatter:
-                            for o in range(run_lo, run_hi):
-                                line[first2 + o * L.stride[2]] += patch[p - p0 + o - o2]
                         else:
-                            for o in range(o2, run_lo):
-                                patch[p - p0 + o - o2] = 0
-                            if L.stride[2] == 1:
-                                memcpy(patch + (p - p0 + run_lo - o2), line + first2 + run_lo,
-                                       <size_t>(run_hi - run_lo) * sizeof(real_t))
-                            else:
+                            line = plane + (i0 * L.n[1] + i1) * L.n[2]
+                            run_lo = clamp(valid_lo, o2, run_end)
+                            run_hi = clamp(valid_hi, run_lo, run_end)
+                            if scatter:
                                 for o in range(run_lo, run_hi):
-                                    patch[p - p0 + o - o2] = line[first2 + o * L.stride[2]]
-                            for o in range(run_hi, o2 + end - p):
-                                patch[p - p0 + o - o2] = 0
+                                    line[first2 + o * L.stride[2]] += patch[p - p0 + o - o2]
+                            else:
+                                for o in range(o2, run_lo):
+                                    patch[p - p0 + o - o2] = 0
+                                if L.stride[2] == 1:
+                                    memcpy(patch + (p - p0 + run_lo - o2), line + first2 + run_lo,
+                                           <size_t>(run_hi - run_lo) * sizeof(real_t))
+                                else:
+                                    for o in range(run_lo, run_hi):
+                                        patch[p - p0 + o - o2] = line[first2 + o * L.stride[2]]
+                                for o in range(run_hi, run_end):
+                                    patch[p - p0 + o - o2] = 0
                         p = end
+                        o2 = 0
+                        o1 += 1
+                        if o1 == L.m[1]:
+                            o1 = 0
+                            o0 += 1
 
 
 cdef inline void im2col(const real_t* x, real_t* col, const Layout* L, Py_ssize_t p0,
