@@ -35,6 +35,10 @@ _COPY_BYTES = 128 << 20
 # conv_grad_weight sums its work in up to this many independent parts (at least one per
 # core), all of them within the workspace.
 _WEIGHT_GRADIENT_PARTS = 8
+# From this many filters per group, a stride-1 input gradient is computed as a convolution
+# of the output gradient (gathered patches, a GEMM as long as the forward's) rather than by
+# GEMM and col2im.
+_GRADIENT_CONV_FILTERS = 16
 # BLAS takes 32-bit sizes.
 _BLAS_LIMIT = 2**31 - 1
 
@@ -381,6 +385,8 @@ def conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1
                  (geometry.batch, geometry.filters) + geometry.out_sizes,
                  f"conv's output for input_shape={input_shape}")
     _check_memory("conv_grad_input", dtype, input_shape, g.shape, w.shape)
+    if geometry.batch and _gradient_as_convolution(geometry):
+        return _input_gradient_by_convolution(g, w, geometry, dtype, flip, workers)
     dx = _memory.empty(input_shape, dtype)
     if dx.size == 0:
         return dx
@@ -394,6 +400,35 @@ def conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1
                              geometry.groups, threads.tile(dtype.itemsize, split=False),
                              min(threads.count, geometry.batch * geometry.groups))
     return dx
+
+
+def _gradient_as_convolution(geometry):
+    """Whether the input gradient is better computed as a stride-1 convolution of the output
+    gradient: stride 1, no more padding than the kernel's extent on any side, and enough
+    filters per group for the product to be a real GEMM."""
+    if geometry.filters // geometry.groups < _GRADIENT_CONV_FILTERS:
+        return False
+    return all(s == 1 and b <= (k - 1) * dl and a <= (k - 1) * dl
+               for s, (b, a), k, dl in zip(geometry.strides, geometry.pads, geometry.k_sizes,
+                                           geometry.dilations))
+
+
+def _input_gradient_by_convolution(g, w, geometry, dtype, flip, workers):
+    # With stride 1, dx[c, i] = sum_{f, m} G[f, i + before - m * dl] w[f, c, m]: a conv of G
+    # with the filters transposed (F <-> C within each group) and reversed, padded by what
+    # the forward padding leaves of the kernel's extent. The same products as col2im, as
+    # gathered patches and one GEMM whose inner dimension is F_g * taps.
+    d, groups = geometry.d, geometry.groups
+    if not flip:
+        w = _spatially_flipped(w, d)
+    f_g, c_g = geometry.filters // groups, geometry.channels // groups
+    w = np.asarray(w, dtype=dtype).reshape((groups, f_g, c_g) + geometry.k_sizes)
+    w_t = np.ascontiguousarray(np.swapaxes(w, 1, 2)).reshape(
+        (geometry.channels, f_g) + geometry.k_sizes)
+    pads = [((k - 1) * dl - b, (k - 1) * dl - a) for (b, a), k, dl
+            in zip(geometry.pads, geometry.k_sizes, geometry.dilations)]
+    return conv(g, w_t, padding=pads, dilation=geometry.dilations, groups=groups,
+                workers=workers)
 
 
 def conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
