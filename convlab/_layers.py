@@ -29,6 +29,11 @@ __all__ = ["conv", "conv_grad_input", "conv_grad_weight", "conv_grad_bias", "con
 # Patch buffers of all threads together stay below this many bytes; the output positions of
 # one image are processed in tiles when a whole image's patches would not fit.
 _WORKSPACE_BYTES = 64 << 20
+# Patch tiles of about this size stay in a core's L2 cache between im2col and the GEMM (a
+# whole image's patches would go out to memory and back); never fewer positions than the
+# minimum, which keeps the GEMM long enough to run at speed.
+_TILE_BYTES = 5 << 18   # 1.25 MiB
+_TILE_MIN_POSITIONS = 64
 # Inputs that need converting (another dtype, byte order or memory layout) are converted a
 # batch chunk at a time, so that the copies stay below this many bytes whatever N is.
 _COPY_BYTES = 128 << 20
@@ -187,7 +192,10 @@ class _Threads:
         `split`, there are at least as many tasks as threads."""
         g = self.geometry
         positions = math.prod(g.out_sizes)
-        tile = max(1, min(positions, _WORKSPACE_BYTES // (self.count * g.rows * itemsize)))
+        # a patch tile that stays in the core's cache while the GEMM reads it back
+        cached = max(_TILE_MIN_POSITIONS, _TILE_BYTES // (g.rows * itemsize))
+        tile = max(1, min(positions, cached,
+                          _WORKSPACE_BYTES // (self.count * g.rows * itemsize)))
         tasks = g.batch * g.groups
         if split and tasks and tasks * -(-positions // tile) < self.count:
             tile = max(1, -(-positions // -(-self.count // tasks)))
