@@ -11,6 +11,23 @@ __all__ = ["set_workers"]
 # default its own ``set_workers`` block installed.
 _default_workers = contextvars.ContextVar("convlab_default_workers", default=None)
 
+# GNU OpenMP cannot start threads in a child forked from a process whose OpenMP threads
+# already ran: the child would hang in its first parallel loop. So once this process has run
+# threads, its forked children run convlab serially (start parallel children with the
+# 'spawn' or 'forkserver' method of multiprocessing to keep their threads).
+_threads_started = False
+_serial_after_fork = False
+
+
+def _after_fork_in_child():
+    global _serial_after_fork
+    if _threads_started:
+        _serial_after_fork = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 def usable_cores():
     """Number of cores this process may run on (its CPU affinity, not the machine's total)."""
@@ -52,12 +69,17 @@ def resolve_workers(workers):
     """Turn a ``workers`` argument into a thread count >= 1 (SPEC §5 / scipy.fft rules).
 
     None takes the value of the innermost :func:`set_workers` block, or every usable core.
+    In a child forked after this process ran threads, the count is 1 (see above).
     """
+    global _threads_started
     if workers is None:
         workers = _default_workers.get()
-        if workers is None:
-            return usable_cores()
-    return _validate_workers(workers)
+    count = usable_cores() if workers is None else _validate_workers(workers)
+    if _serial_after_fork:
+        return 1
+    if count > 1:
+        _threads_started = True
+    return count
 
 
 @contextlib.contextmanager

@@ -217,3 +217,48 @@ def test_counts_above_the_cores_are_capped():
         assert _resolved_threads() == CORES
     with convlab.set_workers(None) as n:
         assert n == CORES
+
+
+def _run_in_forked_child(work, timeout=60.0):
+    """Exit code of ``work()`` run in a forked child (2 for an exception), or None if the
+    child has not finished within `timeout` seconds (it is then killed)."""
+    import time
+
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 2
+        try:
+            code = 0 if work() else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_does_not_hang():
+    """After this process ran threads, a forked child (multiprocessing's default start method
+    on Linux) still computes correctly instead of hanging in the OpenMP runtime; large
+    results come from the child's copy of the result pool."""
+    x = np.arange(2_000_000, dtype=np.float64) % 7
+    k = np.array([1.0, -2.0, 1.0])
+    expected = convlab.correlate(x, k, "same", "direct", workers=2)   # threads have run
+    conv_x = np.ones((4, 3, 16, 16))
+    conv_w = np.ones((2, 3, 3, 3))
+    conv_expected = convlab.conv(conv_x, conv_w, workers=2)
+
+    def work():
+        got = convlab.correlate(x, k, "same", "direct", workers=2)
+        grads = convlab.correlate_grad(np.ones_like(got), x, k, "same", workers=-1)
+        layer = convlab.conv(conv_x, conv_w, workers=2)
+        return (np.array_equal(got, expected) and grads[0].shape == x.shape
+                and np.array_equal(layer, conv_expected))
+
+    assert _run_in_forked_child(work) == 0

@@ -97,6 +97,8 @@ cdef void* take_pooled(size_t size) noexcept nogil:
     # A pooled block that holds `size` bytes without wasting more than a quarter of it.
     cdef int s
     cdef void* found = NULL
+    if pool_lock == NULL:
+        return NULL
     PyThread_acquire_lock(pool_lock, WAIT_LOCK)
     for s in range(SLOTS):
         if pooled[s] != NULL and size <= pooled_capacity[s] <= size + size // 4:
@@ -113,6 +115,8 @@ cdef bint give_back(char* block, size_t capacity) noexcept nogil:
     cdef int s, empty = -1
     cdef size_t kept = 0
     cdef bint stored = False
+    if pool_lock == NULL:
+        return False
     PyThread_acquire_lock(pool_lock, WAIT_LOCK)
     for s in range(SLOTS):
         kept += pooled_capacity[s]
@@ -212,6 +216,17 @@ def _init():
 _HANDLER = _init()
 
 
+def _after_fork_in_child():
+    # Another thread of the parent may have held the lock at the fork: the child takes a
+    # fresh one (the pooled blocks themselves are the child's copy and stay valid). Without
+    # a lock the pool is bypassed.
+    global pool_lock
+    pool_lock = PyThread_allocate_lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def empty(shape, dtype):
     """``numpy.empty(shape, dtype)`` whose memory comes from (and returns to) the pool."""
     previous = PyDataMem_SetHandler(_HANDLER)
@@ -229,6 +244,8 @@ def set_limit(size_t limit):
     cdef int s
     cdef void* drop[SLOTS]
     cdef size_t kept = 0
+    if pool_lock == NULL:
+        raise MemoryError("convlab: the result pool has no lock (its allocation failed)")
     PyThread_acquire_lock(pool_lock, WAIT_LOCK)
     previous = pool_limit
     pool_limit = limit
@@ -252,6 +269,8 @@ def pooled_bytes():
     """Bytes the pool holds now (for tests)."""
     cdef size_t kept = 0
     cdef int s
+    if pool_lock == NULL:
+        return 0
     PyThread_acquire_lock(pool_lock, WAIT_LOCK)
     for s in range(SLOTS):
         kept += pooled_capacity[s]
