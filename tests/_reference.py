@@ -378,3 +378,14 @@ def adjoint_tolerance(op, x1, x2, G, mode, *, stride=1, axes=None, dtype):
     scale = float(np.sum(abs_f * np.abs(np.asarray(G, dtype=np.float64))))
     n = terms_per_output(np.shape(x1), np.shape(x2), axes) + np.size(G) + np.size(x1) + np.size(x2)
     return 4 * eps * n * scale + np.finfo(dtype).tiny
+
+
+def bad_dtype_array(dtype, shape):
+    """An array of `shape` in an unsupported `dtype` (object, str, datetime, complex, ...)."""
+    if dtype.kind == "O":
+        return np.ones(shape).astype(object)
+    if dtype.kind in "US":
+        return np.full(shape, "1", dtype=dtype)
+    if dtype.kind in "mM":
+        return np.ones(shape, dtype=np.int64).astype(dtype)
+    return np.ones(shape, dtype=dtype)

@@ -17,6 +17,7 @@ import convlab
 from _reference import (
     MODES,
     assert_matches,
+    bad_dtype_array,
     direct_tolerance,
     fft_tolerance,
     output_shape,
@@ -343,16 +344,6 @@ if np.dtype(np.longdouble) != np.dtype(np.float64):  # extended precision (x86-6
     BAD_DTYPES += [np.dtype(np.longdouble), np.dtype(np.clongdouble)]
 
 
-def _bad_array(dtype, shape):
-    if dtype.kind == "O":
-        return np.ones(shape).astype(object)
-    if dtype.kind in "US":
-        return np.full(shape, "1", dtype=dtype)
-    if dtype.kind in "mM":
-        return np.ones(shape, dtype=np.int64).astype(dtype)
-    return np.ones(shape, dtype=dtype)
-
-
 @pytest.mark.parametrize("which", ["in1", "in2", "grad_out"])
 @pytest.mark.parametrize("dtype", BAD_DTYPES, ids=str)
 @pytest.mark.parametrize("name", ALL)
@@ -360,7 +351,7 @@ def test_unsupported_dtypes(name, dtype, which):
     if which == "grad_out" and name not in GRADS:
         which = "in2"
     args = {"in1": np.ones((5, 4)), "in2": np.ones((2, 3)), "grad_out": np.ones((6, 6))}
-    args[which] = _bad_array(dtype, args[which].shape)
+    args[which] = bad_dtype_array(dtype, args[which].shape)
     with pytest.raises(TypeError, match=which) as info:
         call(name, args["in1"], args["in2"], "full", grad_out=args["grad_out"])
     if dtype.kind != "V":

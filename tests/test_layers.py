@@ -37,7 +37,7 @@ from _layer_reference import (
     padding_pairs,
     transpose_tolerance,
 )
-from _reference import assert_matches, central_difference_vjp, random_array
+from _reference import assert_matches, bad_dtype_array, central_difference_vjp, random_array
 
 FLOATS = (np.float32, np.float64)
 DTYPE_ID = lambda t: np.dtype(t).name  # noqa: E731
@@ -477,16 +477,6 @@ if np.dtype(np.longdouble) != np.dtype(np.float64):  # extended precision (x86-6
     BAD_DTYPES += [np.dtype(np.longdouble)]
 
 
-def _bad_array(dtype, shape):
-    if dtype.kind == "O":
-        return np.ones(shape).astype(object)
-    if dtype.kind in "US":
-        return np.full(shape, "1", dtype=dtype)
-    if dtype.kind in "mM":
-        return np.ones(shape, dtype=np.int64).astype(dtype)
-    return np.ones(shape, dtype=dtype)
-
-
 def _base_arrays():
     """Valid d = 2 arguments for all five functions (groups = 1, padding = 1)."""
     x = np.ones((2, 3, 5, 4))
@@ -536,7 +526,7 @@ def all_of(*fragments, names=(), numbers=()):
 @pytest.mark.parametrize("name,key", NAME_ARG)
 def test_unsupported_dtypes(name, key, dtype):
     a = _base_arrays()
-    a[key] = _bad_array(dtype, a[key].shape)
+    a[key] = bad_dtype_array(dtype, a[key].shape)
     with pytest.raises(TypeError, match=all_of(str(dtype), names=[ARRAY_ARGS[name][key]])):
         call(name, a, padding=1)
 

@@ -340,6 +340,24 @@ cdef inline void correlate_rows_pair(const real_t** rows, const real_t** a_krows
     line_outputs(rows, b_krows, nrows, n, taps, offset, stride, dilation, out_b, i, inner_hi)
 
 
+cdef inline Py_ssize_t add_pair_row(const real_t** rows, const real_t** a_krows,
+                                    const real_t** b_krows, Py_ssize_t nrows,
+                                    const real_t* row, const real_t* a_krow,
+                                    const real_t* b_krow, const Geometry* g, real_t* out_a,
+                                    real_t* out_b, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    # Appends an input row (and the kernel rows lines A and B read it with) to the tables;
+    # sums the tables into the two lines when they are full. Returns the new row count.
+    rows[nrows] = row
+    a_krows[nrows] = a_krow
+    b_krows[nrows] = b_krow
+    nrows += 1
+    if nrows == MAX_ROWS:
+        correlate_rows_pair(rows, a_krows, b_krows, nrows, g.n[2], g.taps[2], g.offset[2],
+                            g.stride[2], g.dilation[2], out_a, out_b, lo, hi)
+        nrows = 0
+    return nrows
+
+
 cdef void correlate_block_pair(const real_t* a, const real_t* k, real_t* out_a, real_t* out_b,
                                const Geometry* g, Py_ssize_t i0, Py_ssize_t i1, Py_ssize_t lo,
                                Py_ssize_t hi, bint accumulate) noexcept nogil:
@@ -368,28 +386,18 @@ cdef void correlate_block_pair(const real_t* a, const real_t* k, real_t* out_a, 
         # Rows line A reads, shared with line B where B reads them too ...
         for ja in range(first_a, stop_a):
             jb = ja - shift
-            rows[nrows] = a + (plane + start_a + ja * g.dilation[1]) * g.n[2]
-            a_krows[nrows] = krow0 + ja * g.k_step[1]
-            b_krows[nrows] = krow0 + jb * g.k_step[1] if first_b <= jb < stop_b else NULL
-            nrows += 1
-            if nrows == MAX_ROWS:
-                correlate_rows_pair(rows, a_krows, b_krows, nrows, g.n[2], g.taps[2],
-                                    g.offset[2], g.stride[2], g.dilation[2], out_a, out_b,
-                                    lo, hi)
-                nrows = 0
+            nrows = add_pair_row(rows, a_krows, b_krows, nrows,
+                                 a + (plane + start_a + ja * g.dilation[1]) * g.n[2],
+                                 krow0 + ja * g.k_step[1],
+                                 krow0 + jb * g.k_step[1] if first_b <= jb < stop_b else NULL,
+                                 g, out_a, out_b, lo, hi)
         # ... then the rows only line B reads.
         for jb in range(first_b, stop_b):
             if first_a <= jb + shift < stop_a:
                 continue
-            rows[nrows] = a + (plane + start_b + jb * g.dilation[1]) * g.n[2]
-            a_krows[nrows] = NULL
-            b_krows[nrows] = krow0 + jb * g.k_step[1]
-            nrows += 1
-            if nrows == MAX_ROWS:
-                correlate_rows_pair(rows, a_krows, b_krows, nrows, g.n[2], g.taps[2],
-                                    g.offset[2], g.stride[2], g.dilation[2], out_a, out_b,
-                                    lo, hi)
-                nrows = 0
+            nrows = add_pair_row(rows, a_krows, b_krows, nrows,
+                                 a + (plane + start_b + jb * g.dilation[1]) * g.n[2],
+                                 NULL, krow0 + jb * g.k_step[1], g, out_a, out_b, lo, hi)
     if nrows:
         correlate_rows_pair(rows, a_krows, b_krows, nrows, g.n[2], g.taps[2], g.offset[2],
                             g.stride[2], g.dilation[2], out_a, out_b, lo, hi)

@@ -170,12 +170,13 @@ static inline void NAME(const REAL* const* rows, const REAL* const* krows, Py_ss
 
 #else  /* plain C: the same sums, one output at a time */
 
-#define CONVLAB_DEFINE_NARROW_PAIR_BLOCK(NAME, PAIR, REAL, LANES)                              \
+/* Both pair blocks as one loop over their WIDTH outputs per line. */
+#define CONVLAB_SCALAR_PAIR_BLOCK(NAME, REAL, WIDTH)                                          \
 static inline void NAME(const REAL* const* rows, const REAL* const* a_krows,                  \
                         const REAL* const* b_krows, Py_ssize_t nrows, Py_ssize_t taps,        \
                         Py_ssize_t offset, Py_ssize_t dilation, REAL* out_a, REAL* out_b,     \
                         Py_ssize_t i) {                                                       \
-    for (Py_ssize_t u = i; u < i + LANES; u++) {                                              \
+    for (Py_ssize_t u = i; u < i + (WIDTH); u++) {                                            \
         REAL sa = out_a[u], sb = out_b[u];                                                    \
         for (Py_ssize_t r = 0; r < nrows; r++) {                                              \
             const REAL* src = rows[r] + offset + u;                                           \
@@ -187,24 +188,10 @@ static inline void NAME(const REAL* const* rows, const REAL* const* a_krows,    
         out_a[u] = sa; out_b[u] = sb;                                                         \
     }                                                                                         \
 }
-
-#define CONVLAB_DEFINE_PAIR_BLOCK(NAME, REAL, LANES)                                         \
-static inline void NAME(const REAL* const* rows, const REAL* const* a_krows,               \
-                        const REAL* const* b_krows, Py_ssize_t nrows, Py_ssize_t taps,     \
-                        Py_ssize_t offset, Py_ssize_t dilation, REAL* out_a, REAL* out_b,  \
-                        Py_ssize_t i) {                                                    \
-    for (Py_ssize_t u = i; u < i + 4 * LANES; u++) {                                       \
-        REAL sa = out_a[u], sb = out_b[u];                                                 \
-        for (Py_ssize_t r = 0; r < nrows; r++) {                                           \
-            const REAL* src = rows[r] + offset + u;                                        \
-            for (Py_ssize_t j = 0; j < taps; j++) {                                        \
-                if (a_krows[r] != NULL) sa += a_krows[r][j] * src[j * dilation];           \
-                if (b_krows[r] != NULL) sb += b_krows[r][j] * src[j * dilation];           \
-            }                                                                               \
-        }                                                                                   \
-        out_a[u] = sa; out_b[u] = sb;                                                      \
-    }                                                                                       \
-}
+#define CONVLAB_DEFINE_NARROW_PAIR_BLOCK(NAME, PAIR, REAL, LANES)                              \
+    CONVLAB_SCALAR_PAIR_BLOCK(NAME, REAL, LANES)
+#define CONVLAB_DEFINE_PAIR_BLOCK(NAME, REAL, LANES)                                          \
+    CONVLAB_SCALAR_PAIR_BLOCK(NAME, REAL, 4 * (LANES))
 
 #define CONVLAB_DEFINE_FEW_OUTPUTS(NAME, PAIR, REAL, LANES, COUNT)                            \
 static inline void NAME(const REAL* const* rows, const REAL* const* krows, Py_ssize_t nrows, \
