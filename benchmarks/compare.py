@@ -17,18 +17,19 @@ and ``workers`` it
    least 3 once a case has taken 6 s);
 3. prints one row per convlab variant with the fastest anchor and ratio = anchor time /
    convlab time (higher is better), and for the rows that issue 2 or issue 3 sets a target,
-   the target, the measured value and PASS / MISS.
+   the target, the measured value and PASS / MISS (one row per target where a variant
+   has several).
 
 The signal-level anchors are single-threaded (none of scipy.signal.correlate / oaconvolve /
 fftconvolve, scipy.ndimage or numpy.convolve takes ``workers``), so they are timed once, in
 the ``workers=1`` pass, and the ``workers=2`` rows compare against those times from the same
-run. The PyTorch anchors of the layer-level cases (L1-L4) are multi-threaded: their setup
+run. The PyTorch anchors of the layer-level cases (L1-L4, U1, U2) are multi-threaded: their setup
 calls ``torch.set_num_threads(workers)`` and they are timed in every ``workers`` pass, each
 row comparing convlab and PyTorch at the same worker count (the anchors whose metadata says
 ``_bench_threads = "workers"``). Without PyTorch those anchors are skipped and their rows
 show no ratio; a convlab variant whose layer function does not exist yet shows "skip".
 
-Peak memory (the targets of kind "peakmem", L1's forward pass): each side's ``peakmem_*``
+Peak memory (the targets of kind "peakmem": L1's forward pass, U1's training step): each side's ``peakmem_*``
 method runs in a fresh Python process, which sets the case up, resets the kernel's
 peak-resident-size mark (``/proc/self/clear_refs``), calls the method twice and reports the
 peak resident size minus the resident size before the calls; see benchmarks/README.md.
@@ -68,7 +69,7 @@ import scipy  # noqa: E402
 import convlab  # noqa: E402
 
 # The script's folder is sys.path[0], so this is benchmarks/benchmarks/, the asv suite.
-from benchmarks import bench_layers, bench_signal  # noqa: E402
+from benchmarks import bench_layers, bench_signal, bench_unshared  # noqa: E402
 
 CLASSES = [
     bench_signal.S1Correlate1D,
@@ -80,7 +81,11 @@ CLASSES = [
     bench_layers.L2Conv3x3Stride2,
     bench_layers.L3Conv5x5SingleChannel,
     bench_layers.L4Conv1x1,
+    bench_unshared.U1LocallyConnected,
+    bench_unshared.U2Tiled,
 ]
+# The cases whose anchors are PyTorch (multi-threaded, timed at the row's worker count).
+TORCH_MODULES = {bench_layers.__name__, bench_unshared.__name__}
 
 # The targets of issue 2 ("Speed to reach") and issue 3 (the L cases). kind:
 #   "anchor"  ratio to the named anchor            >= value
@@ -119,6 +124,13 @@ TARGETS = [
          anchor="torch autograd", value=3.0),
     dict(case="L1", variant="forward", workers=None, kind="peakmem",
          anchor="torch F.conv2d", value=2.0),
+    # issue 4: forward + every gradient at 2 workers; a variant may have several targets
+    dict(case="U1", variant="forward + grads", workers=2, kind="fastest", value=2.0),
+    dict(case="U1", variant="forward + grads", workers=2, kind="anchor",
+         anchor="torch F.unfold + einsum", value=10.0),
+    dict(case="U2", variant="forward + grads", workers=2, kind="fastest", value=1.5),
+    dict(case="U1", variant="forward + grads", workers=2, kind="peakmem",
+         anchor="torch F.unfold + einsum", value=0.5),
 ]
 
 
@@ -329,14 +341,17 @@ def run_case(cls, dtype, workers, settings, anchor_times):
 # ----------------------------------------------------------------------------- table
 
 
+def _targets_for(case, variant, workers, dtype=None, kinds=None):
+    return [target for target in TARGETS
+            if (target["case"], target["variant"]) == (case, variant)
+            and target["workers"] in (None, workers)
+            and target.get("dtype") in (None, dtype)
+            and (target["kind"] == "peakmem") == (kinds == "peakmem")]
+
+
 def _target_for(case, variant, workers, dtype=None, kinds=None):
-    for target in TARGETS:
-        if (target["case"], target["variant"]) == (case, variant) and \
-                target["workers"] in (None, workers) and \
-                target.get("dtype") in (None, dtype) and \
-                (target["kind"] == "peakmem") == (kinds == "peakmem"):
-            return target
-    return None
+    found = _targets_for(case, variant, workers, dtype, kinds)
+    return found[0] if found else None
 
 
 def _evaluate(target, convlab_seconds, anchors, variants):
@@ -380,7 +395,7 @@ def rows_for(cls, dtype, workers, timed, anchor_times):
         anchors = [(f._bench_label, t) for (case, dt, w, _), (f, t) in anchor_times.items()
                    if case == cls.case and dt == dtype and w in (None, workers)
                    and f._bench_group == group]
-        target = _target_for(cls.case, function._bench_label, workers, dtype)
+        targets = _targets_for(cls.case, function._bench_label, workers, dtype) or [None]
         if seconds is None:
             # convlab lacks the function (yet): the anchor's time alone, no ratio.
             if anchors:
@@ -388,20 +403,22 @@ def rows_for(cls, dtype, workers, timed, anchor_times):
                 anchor_cells = [best_label, f"{best * 1e3:.2f}", "-"]
             else:
                 anchor_cells = ["-", "-", "-"]
-            target_cells = [_evaluate(target, 1.0, [], {})[0], "-", "n/a"] if target else \
-                ["", "", ""]
-            rows.append([cls.case, dtype, str(workers), function._bench_label, "skip",
-                         *anchor_cells, *target_cells])
+            for target in targets:
+                target_cells = [_evaluate(target, 1.0, [], {})[0], "-", "n/a"] if target \
+                    else ["", "", ""]
+                rows.append([cls.case, dtype, str(workers), function._bench_label, "skip",
+                             *anchor_cells, *target_cells])
             continue
         if anchors:
             best_label, best = min(anchors, key=lambda item: item[1])
             anchor_cells = [best_label, f"{best * 1e3:.2f}", f"{best / seconds:.2f}"]
         else:
             anchor_cells = ["-", "-", "-"]
-        target_cells = list(_evaluate(target, seconds, anchors, variants)) if target else \
-            ["", "", ""]
-        rows.append([cls.case, dtype, str(workers), function._bench_label,
-                     f"{seconds * 1e3:.2f}", *anchor_cells, *target_cells])
+        for target in targets:
+            target_cells = list(_evaluate(target, seconds, anchors, variants)) if target \
+                else ["", "", ""]
+            rows.append([cls.case, dtype, str(workers), function._bench_label,
+                         f"{seconds * 1e3:.2f}", *anchor_cells, *target_cells])
     return rows
 
 
@@ -583,7 +600,7 @@ def main(argv=None):
 
     print("convlab benchmark comparison (benchmarks/compare.py"
           + (" --quick" if args.quick else "") + ")")
-    layer_cases = any(cls.__module__ == bench_layers.__name__ for cls in classes)
+    layer_cases = any(cls.__module__ in TORCH_MODULES for cls in classes)
     print("\n".join(machine_info(layer_cases)))
     print()
     for cls in classes:
@@ -616,12 +633,12 @@ def main(argv=None):
               "fresh process per method")
         print(format_table(memory_rows, MEMORY_HEADER))
     print()
-    if any(cls.__module__ != bench_layers.__name__ for cls in classes):
+    if any(cls.__module__ not in TORCH_MODULES for cls in classes):
         print("ratio = fastest anchor time / convlab time (higher is better); anchors are "
               "single-threaded and timed in the workers=1 pass of the same run.")
     if layer_cases:
-        print(("ratio = " if len(classes) == sum(c.__module__ == bench_layers.__name__
-                                                 for c in classes) else "L cases: ")
+        print(("ratio = " if all(c.__module__ in TORCH_MODULES for c in classes)
+               else "L and U cases: ")
               + "PyTorch time / convlab time (higher is better), both at the row's worker "
               "count (torch.set_num_threads(workers)), timed in the same pass.")
     print("measured: vs the named anchor, the fastest anchor, or convlab's own variant "

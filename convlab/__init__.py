@@ -4,10 +4,21 @@ Signal level (N-d arrays, :mod:`scipy.signal` conventions): :func:`correlate`,
 :func:`convolve`, their gradients :func:`correlate_grad` and :func:`convolve_grad`, and
 :func:`choose_method`. Layer level (``(N, C, *spatial)`` batches, PyTorch conventions):
 :func:`conv`, its gradients :func:`conv_grad_input`, :func:`conv_grad_weight` and
-:func:`conv_grad_bias`, and :func:`conv_transpose`. Utilities: :func:`set_workers`.
+:func:`conv_grad_bias`, and :func:`conv_transpose`; the unshared layers :func:`local_conv`
+(locally connected) and :func:`tiled_conv` (tiled), each with its three gradients. Utilities: :func:`set_workers`.
 """
 
 from convlab._layers import conv, conv_grad_bias, conv_grad_input, conv_grad_weight, conv_transpose
+from convlab._unshared import (
+    local_conv,
+    local_conv_grad_bias,
+    local_conv_grad_input,
+    local_conv_grad_weight,
+    tiled_conv,
+    tiled_conv_grad_bias,
+    tiled_conv_grad_input,
+    tiled_conv_grad_weight,
+)
 from convlab._signal import choose_method, convolve, convolve_grad, correlate, correlate_grad
 from convlab._workers import set_workers
 
@@ -24,5 +35,13 @@ __all__ = [
     "conv_grad_weight",
     "conv_grad_bias",
     "conv_transpose",
+    "local_conv",
+    "local_conv_grad_input",
+    "local_conv_grad_weight",
+    "local_conv_grad_bias",
+    "tiled_conv",
+    "tiled_conv_grad_input",
+    "tiled_conv_grad_weight",
+    "tiled_conv_grad_bias",
     "set_workers",
 ]

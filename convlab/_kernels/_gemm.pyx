@@ -288,9 +288,11 @@ def grad_weight(const real_t[:, ::1] g_out, const real_t[:, ::1] x, real_t[:, :,
 
 def grad_input(const real_t[:, ::1] g_out, const real_t[:, ::1] w, real_t[:, ::1] dx,
                tuple in_sizes, tuple k_sizes, tuple out_sizes, tuple before, tuple strides,
-               tuple dilations, Py_ssize_t groups, Py_ssize_t tile, int num_threads):
-    """dx[n] = col2im(w.T @ G[n]) per group: g_out (N, F * out_size), w (F, C_g * taps),
-    dx (N, C * in_size). One task per (image, group): its tiles add into the same dx."""
+               tuple dilations, Py_ssize_t groups, Py_ssize_t tile, int num_threads,
+               bint accumulate=False):
+    """dx[n] = col2im(w.T @ G[n]) per group (added to dx with `accumulate`): g_out
+    (N, F * out_size), w (F, C_g * taps), dx (N, C * in_size). One task per (image, group):
+    its tiles add into the same dx."""
     cdef Py_ssize_t batch = dx.shape[0]
     cdef Layout L = make_layout(in_sizes, k_sizes, out_sizes, before, strides, dilations,
                                 w.shape[1] // (k_sizes[0] * k_sizes[1] * k_sizes[2]),
@@ -303,6 +305,7 @@ def grad_input(const real_t[:, ::1] g_out, const real_t[:, ::1] w, real_t[:, ::1
     cdef real_t* col
     cdef real_t* dx_ptr
     cdef const real_t* g_ptr
+    cdef real_t beta = 1 if accumulate else 0
     if ntasks == 0:
         return
     if not pointwise:
@@ -319,11 +322,12 @@ def grad_input(const real_t[:, ::1] g_out, const real_t[:, ::1] w, real_t[:, ::1
                 if pointwise:
                     gemm(c'N', c'T', <int>L.out_size, <int>rows, <int>L.filters, 1,
                          g_ptr + (n * groups + g) * L.filters * L.out_size, <int>L.out_size,
-                         &w[g * L.filters, 0], <int>rows, 0,
+                         &w[g * L.filters, 0], <int>rows, beta,
                          dx_ptr + (n * groups + g) * L.channels * L.in_size, <int>L.in_size)
                     continue
-                memset(dx_ptr + (n * groups + g) * L.channels * L.in_size, 0,
-                       <size_t>(L.channels * L.in_size) * sizeof(real_t))
+                if not accumulate:
+                        memset(dx_ptr + (n * groups + g) * L.channels * L.in_size, 0,
+                           <size_t>(L.channels * L.in_size) * sizeof(real_t))
                 col = buffers + threadid() * rows * tile
                 p0 = 0
                 while p0 < L.out_size:

@@ -1,0 +1,328 @@
+"""Locally connected (unshared) convolution kernels (private).
+
+Every output location o has its own filters w[f, o, r], r = (c, m) running over the input
+channels and kernel taps:
+
+    forward        y[n, f, o]   = bias[f, o] + sum_r w[f, o, r] * xpad[n, rows[r] + bases[o]]
+    input grad     dxpad[n, rows[r] + bases[o]] += sum_f w[f, o, r] * G[n, f, o]
+    weight grad    dw[f, o, r] += sum_n G[n, f, o] * xpad[n, rows[r] + bases[o]]
+
+where ``bases[o]`` is where the window of o starts in the padded input and ``rows[r]`` where
+tap r sits inside the window (both computed by the caller; a true convolution is the same
+with the taps of each kernel reversed in ``rows``).
+
+The padded input is stored batch-last, ``xt[sample, n]`` with the batch padded with zeros to
+whole vectors, so that every weight multiplies a vector of images (``_unshared_blocks.h``).
+The output gradient of one location is gathered into such vectors in a per-thread buffer,
+and the forward result of one location leaves through one. Nothing the size of the
+unfolded input is ever made: the caller converts the batch a chunk at a time.
+
+Parallelism: the forward and the weight gradient split the locations over the threads
+(each location writes only its own outputs); the input gradient, whose locations add into
+overlapping windows, splits the image vectors instead.
+"""
+
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+
+from convlab._kernels._fused cimport real_t
+
+cdef extern from "_unshared_blocks.h" nogil:
+    enum:
+        CONVLAB_LANES_FLOAT
+        CONVLAB_LANES_DOUBLE
+    void convlab_local_forward_float(const float* x, const Py_ssize_t* rows, Py_ssize_t nrows,
+                                     const float* w, Py_ssize_t wstride, Py_ssize_t filters,
+                                     Py_ssize_t nvec, float* out)
+    void convlab_local_forward_double(const double* x, const Py_ssize_t* rows,
+                                      Py_ssize_t nrows, const double* w, Py_ssize_t wstride,
+                                      Py_ssize_t filters, Py_ssize_t nvec, double* out)
+    void convlab_local_grad_input_float(float* dx, const Py_ssize_t* rows, Py_ssize_t nrows,
+                                        const float* w, Py_ssize_t wstride,
+                                        Py_ssize_t filters, const float* g,
+                                        Py_ssize_t gstride, Py_ssize_t nvec)
+    void convlab_local_grad_input_double(double* dx, const Py_ssize_t* rows,
+                                         Py_ssize_t nrows, const double* w,
+                                         Py_ssize_t wstride, Py_ssize_t filters,
+                                         const double* g, Py_ssize_t gstride,
+                                         Py_ssize_t nvec)
+    void convlab_local_grad_weight_float(float* dw, Py_ssize_t wstride, Py_ssize_t filters,
+                                         const float* x, const Py_ssize_t* rows,
+                                         Py_ssize_t nrows, const float* g, Py_ssize_t gstride,
+                                         Py_ssize_t nvec)
+    void convlab_local_grad_weight_double(double* dw, Py_ssize_t wstride, Py_ssize_t filters,
+                                          const double* x, const Py_ssize_t* rows,
+                                          Py_ssize_t nrows, const double* g,
+                                          Py_ssize_t gstride, Py_ssize_t nvec)
+
+
+cdef int CHUNK = 32
+def set_chunk(int c):
+    global CHUNK
+    CHUNK = c
+
+
+def lanes(dtype):
+    """Images per vector of the kernels for `dtype` (the batch is padded to a multiple)."""
+    return CONVLAB_LANES_FLOAT if dtype.itemsize == 4 else CONVLAB_LANES_DOUBLE
+
+
+cdef inline Py_ssize_t lanes_of(real_t* dummy) noexcept nogil:
+    if real_t is float:
+        return CONVLAB_LANES_FLOAT
+    else:
+        return CONVLAB_LANES_DOUBLE
+
+
+def to_batch_last(const real_t[:, :, ::1] x, real_t[:, ::1] xt, tuple in_sizes,
+                  tuple padded, tuple before, int num_threads):
+    """xt[(c, i + before), n] = x[n, c, i], zero elsewhere (the padding, the lanes past the
+    batch). x (N, C, prod(in_sizes)), xt (C * prod(padded), lanes); three spatial axes."""
+    cdef Py_ssize_t images = x.shape[0], channels = x.shape[1], width = xt.shape[1]
+    cdef Py_ssize_t n0 = in_sizes[0], n1 = in_sizes[1], n2 = in_sizes[2]
+    cdef Py_ssize_t p0 = padded[0], p1 = padded[1], p2 = padded[2]
+    cdef Py_ssize_t b0 = before[0], b1 = before[1], b2 = before[2]
+    cdef Py_ssize_t line, c, i0, i1, i2, j, n
+    cdef real_t* out
+    cdef const real_t* src
+    with nogil:
+        for line in prange(channels * p0 * p1, num_threads=num_threads, schedule='static'):
+            c = line // (p0 * p1)
+            i0 = (line // p1) % p0 - b0
+            i1 = line % p1 - b1
+            out = &xt[line * p2, 0]
+            if i0 < 0 or i0 >= n0 or i1 < 0 or i1 >= n1:
+                memset(out, 0, <size_t>(p2 * width) * sizeof(real_t))
+                continue
+            src = &x[0, c, (i0 * n1 + i1) * n2]
+            for j in range(p2):
+                i2 = j - b2
+                if i2 < 0 or i2 >= n2:
+                    memset(out + j * width, 0, <size_t>width * sizeof(real_t))
+                    continue
+                for n in range(images):
+                    out[j * width + n] = src[n * channels * n0 * n1 * n2 + i2]
+                for n in range(images, width):
+                    out[j * width + n] = 0
+
+
+def from_batch_last(const real_t[:, :, ::1] xt, real_t[:, :, ::1] x, tuple in_sizes,
+                    tuple padded, tuple before, int num_threads):
+    """x[n, c, i] = sum_p xt[p, (c, i + before), n], the inverse of ``to_batch_last`` summed
+    over the parts p in order (input samples past the padded extent, which no window reads,
+    get zero)."""
+    cdef Py_ssize_t images = x.shape[0], channels = x.shape[1], width = xt.shape[2]
+    cdef Py_ssize_t parts = xt.shape[0], part_size = xt.shape[1] * width
+    cdef Py_ssize_t n0 = in_sizes[0], n1 = in_sizes[1], n2 = in_sizes[2]
+    cdef Py_ssize_t p0 = padded[0], p1 = padded[1], p2 = padded[2]
+    cdef Py_ssize_t b0 = before[0], b1 = before[1], b2 = before[2]
+    cdef Py_ssize_t line, c, i0, i1, i2, j, n, p, plane = n0 * n1 * n2
+    cdef real_t* out
+    cdef const real_t* src
+    cdef real_t total
+    with nogil:
+        for line in prange(channels * n0 * n1, num_threads=num_threads, schedule='static'):
+            c = line // (n0 * n1)
+            i0 = (line // n1) % n0
+            i1 = line % n1
+            out = &x[0, c, (i0 * n1 + i1) * n2]
+            if i0 + b0 >= p0 or i1 + b1 >= p1:
+                for n in range(images):
+                    memset(out + n * channels * plane, 0, <size_t>n2 * sizeof(real_t))
+                continue
+            src = &xt[0, ((c * p0 + i0 + b0) * p1 + i1 + b1) * p2, 0]
+            for n in range(images):
+                for i2 in range(n2):
+                    j = i2 + b2
+                    total = 0
+                    if j < p2:
+                        for p in range(parts):
+                            total = total + src[p * part_size + j * width + n]
+                    out[n * channels * plane + i2] = total
+
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define convlab_prefetch(p) __builtin_prefetch((p), 0, 3)
+    #define convlab_prefetch_write(p) __builtin_prefetch((p), 1, 3)
+    #else
+    #define convlab_prefetch(p) ((void)0)
+    #define convlab_prefetch_write(p) ((void)0)
+    #endif
+    """
+    void convlab_prefetch(const void* p) noexcept nogil
+    void convlab_prefetch_write(const void* p) noexcept nogil
+
+
+cdef inline void prefetch_location(const real_t* w, Py_ssize_t wstride, Py_ssize_t filters,
+                                   Py_ssize_t nrows, bint write) noexcept nogil:
+    # Each location's filters are F separate runs of the weights, too many streams for the
+    # hardware prefetcher: ask for the next location's runs while this one computes.
+    cdef Py_ssize_t f, i
+    for f in range(filters):
+        i = 0
+        while i < nrows:
+            if write:
+                convlab_prefetch_write(w + f * wstride + i)
+            else:
+                convlab_prefetch(w + f * wstride + i)
+            i += 64 // sizeof(real_t)
+
+
+cdef inline void forward_location(const real_t* x, const Py_ssize_t* rows, Py_ssize_t nrows,
+                                  const real_t* w, Py_ssize_t wstride, Py_ssize_t filters,
+                                  Py_ssize_t nvec, real_t* out) noexcept nogil:
+    if real_t is float:
+        convlab_local_forward_float(x, rows, nrows, w, wstride, filters, nvec, out)
+    else:
+        convlab_local_forward_double(x, rows, nrows, w, wstride, filters, nvec, out)
+
+
+cdef inline void grad_input_location(real_t* dx, const Py_ssize_t* rows, Py_ssize_t nrows,
+                                     const real_t* w, Py_ssize_t wstride, Py_ssize_t filters,
+                                     const real_t* g, Py_ssize_t gstride,
+                                     Py_ssize_t nvec) noexcept nogil:
+    if real_t is float:
+        convlab_local_grad_input_float(dx, rows, nrows, w, wstride, filters, g, gstride, nvec)
+    else:
+        convlab_local_grad_input_double(dx, rows, nrows, w, wstride, filters, g, gstride, nvec)
+
+
+cdef inline void grad_weight_location(real_t* dw, Py_ssize_t wstride, Py_ssize_t filters,
+                                      const real_t* x, const Py_ssize_t* rows,
+                                      Py_ssize_t nrows, const real_t* g, Py_ssize_t gstride,
+                                      Py_ssize_t nvec) noexcept nogil:
+    if real_t is float:
+        convlab_local_grad_weight_float(dw, wstride, filters, x, rows, nrows, g, gstride, nvec)
+    else:
+        convlab_local_grad_weight_double(dw, wstride, filters, x, rows, nrows, g, gstride, nvec)
+
+
+cdef inline void gather_location(const real_t* g, Py_ssize_t images, Py_ssize_t filters,
+                                 Py_ssize_t locations, Py_ssize_t o, Py_ssize_t first,
+                                 Py_ssize_t width, real_t* buf) noexcept nogil:
+    # buf[f, j] = G[first + j, f, o], zero for the images past the batch
+    cdef Py_ssize_t f, j
+    for f in range(filters):
+        for j in range(width):
+            if first + j < images:
+                buf[f * width + j] = g[((first + j) * filters + f) * locations + o]
+            else:
+                buf[f * width + j] = 0
+
+
+def _check(Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, Py_ssize_t samples,
+           Py_ssize_t width, Py_ssize_t lanes):
+    # The kernels trust these offsets; one wrong one would read or write out of bounds.
+    cdef Py_ssize_t r, o, lo = 0, hi = 0
+    if width % lanes:
+        raise ValueError("local kernels: the batch width is not a whole number of vectors")
+    for r in range(rows.shape[0]):
+        lo = min(lo, rows[r])
+        hi = max(hi, rows[r])
+    for o in range(bases.shape[0]):
+        if bases[o] + lo < 0 or bases[o] + hi + width > samples * width:
+            raise ValueError("local kernels: a window reaches outside the padded input")
+
+
+def forward(const real_t[:, ::1] xt, const real_t[:, :, ::1] w, const real_t[:, ::1] bias,
+            real_t[:, :, ::1] y, Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, int num_threads):
+    """y[n, f, o] = bias[f, o] + sum_r w[f, o, r] * xt[bases[o] + rows[r], n]; xt (samples,
+    width), w (F, P, R), bias (F, P) or (0, 0) for none, y (N, F, P) with N <= width."""
+    cdef Py_ssize_t images = y.shape[0], filters = w.shape[0], locations = w.shape[1]
+    cdef Py_ssize_t nrows = w.shape[2], width = xt.shape[1]
+    cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
+    cdef Py_ssize_t nvec = width // lanes, o, f, n, thread_count = max(num_threads, 1)
+    cdef bint has_bias = bias.shape[0] > 0
+    cdef real_t* buffers
+    cdef real_t* buf
+    cdef real_t b
+    _check(rows, bases, xt.shape[0], width, lanes)
+    if images == 0 or locations == 0:
+        return
+    buffers = <real_t*>malloc(<size_t>(thread_count * filters * width) * sizeof(real_t))
+    if buffers == NULL:
+        raise MemoryError("local_conv: cannot allocate the per-thread buffers")
+    try:
+        with nogil:
+            for o in prange(locations, num_threads=num_threads, schedule='dynamic',
+                            chunksize=CHUNK):
+                buf = buffers + threadid() * filters * width
+                forward_location(&xt[0, 0] + bases[o], &rows[0], nrows, &w[0, o, 0],
+                                 locations * nrows, filters, nvec, buf)
+                for f in range(filters):
+                    b = bias[f, o] if has_bias else 0
+                    for n in range(images):
+                        y[n, f, o] = buf[f * width + n] + b
+    finally:
+        free(buffers)
+
+
+def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w, real_t[:, :, ::1] dxt,
+               Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, int num_threads):
+    """dxt[p, bases[o] + rows[r], n] += sum_f w[f, o, r] * G[n, f, o] for the locations o of
+    part p (``dxt.shape[0]`` equal ranges of them); g (N, F, P), w (F, P, R), dxt (parts,
+    samples, width) with N <= width."""
+    cdef Py_ssize_t images = g.shape[0], filters = w.shape[0], locations = w.shape[1]
+    cdef Py_ssize_t nrows = w.shape[2], width = dxt.shape[2], parts = dxt.shape[0]
+    cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
+    cdef Py_ssize_t nvec = width // lanes
+    # the windows of different locations overlap, the images never do: tasks are (a part of
+    # the locations, adding into its own buffer) x (a range of image vectors)
+    cdef Py_ssize_t ranges = max(1, min(nvec, num_threads // parts))
+    cdef Py_ssize_t task, part, v0, v1, o
+    cdef real_t* buffers
+    cdef real_t* buf
+    cdef real_t* dx
+    _check(rows, bases, dxt.shape[1], width, lanes)
+    if images == 0 or locations == 0:
+        return
+    buffers = <real_t*>malloc(<size_t>(parts * filters * width) * sizeof(real_t))
+    if buffers == NULL:
+        raise MemoryError("local_conv_grad_input: cannot allocate the per-thread buffers")
+    try:
+        with nogil:
+            for task in prange(parts * ranges, num_threads=num_threads, schedule='static',
+                               chunksize=1):
+                part = task // ranges
+                v0 = nvec * (task % ranges) // ranges
+                v1 = nvec * (task % ranges + 1) // ranges
+                buf = buffers + (part * filters * nvec + filters * v0) * lanes
+                dx = &dxt[part, 0, 0] + v0 * lanes
+                for o in range(locations * part // parts, locations * (part + 1) // parts):
+                    gather_location(&g[0, 0, 0], images, filters, locations, o, v0 * lanes,
+                                    (v1 - v0) * lanes, buf)
+                    grad_input_location(dx + bases[o], &rows[0], nrows, &w[0, o, 0],
+                                        locations * nrows, filters, buf, (v1 - v0) * lanes,
+                                        v1 - v0)
+    finally:
+        free(buffers)
+
+
+def grad_weight(const real_t[:, :, ::1] g, const real_t[:, ::1] xt, real_t[:, :, ::1] dw,
+                Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, int num_threads):
+    """dw[f, o, r] += sum_n G[n, f, o] * xt[bases[o] + rows[r], n]; g (N, F, P), xt (samples,
+    width) with N <= width, dw (F, P, R)."""
+    cdef Py_ssize_t images = g.shape[0], filters = dw.shape[0], locations = dw.shape[1]
+    cdef Py_ssize_t nrows = dw.shape[2], width = xt.shape[1]
+    cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
+    cdef Py_ssize_t nvec = width // lanes, o, thread_count = max(num_threads, 1)
+    cdef real_t* buffers
+    cdef real_t* buf
+    _check(rows, bases, xt.shape[0], width, lanes)
+    if images == 0 or locations == 0:
+        return
+    buffers = <real_t*>malloc(<size_t>(thread_count * filters * width) * sizeof(real_t))
+    if buffers == NULL:
+        raise MemoryError("local_conv_grad_weight: cannot allocate the per-thread buffers")
+    try:
+        with nogil:
+            for o in prange(locations, num_threads=num_threads, schedule='dynamic', chunksize=4):
+                buf = buffers + threadid() * filters * width
+                gather_location(&g[0, 0, 0], images, filters, locations, o, 0, width, buf)
+                grad_weight_location(&dw[0, o, 0], locations * nrows, filters,
+                                     &xt[0, 0] + bases[o], &rows[0], nrows, buf, width, nvec)
+    finally:
+        free(buffers)
