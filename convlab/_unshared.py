@@ -9,11 +9,12 @@ How they are computed:
 - locally connected: ``convlab._kernels._unshared``, one small matrix product per location
   over a batch-last copy of the (padded) input, a batch chunk at a time;
 - tiled, tiles = 1 along every axis: :func:`convlab.conv` itself;
-- tiled, otherwise: the phase decomposition. The locations ``o = t + j * tiles`` of one
-  phase t use one kernel and form a strided convolution (stride ``stride * tiles``, window
-  origin shifted by ``t * stride``), computed by the GEMM path of :func:`convlab.conv`;
-- tiled with phases of very few locations (tiles close to the output size): the locally
-  connected kernels with the kernels repeated over the locations.
+- tiled, otherwise: the same kernels as locally connected, location o using the kernel
+  slot ``o % tiles``;
+- tiled with a batch too small to fill the kernels' vectors: the phase decomposition. The
+  locations ``o = t + j * tiles`` of one phase t use one kernel and form a strided
+  convolution (stride ``stride * tiles``, window origin shifted by ``t * stride``),
+  computed by the GEMM path of :func:`convlab.conv`.
 """
 
 import math
@@ -59,8 +60,10 @@ _LOCATION_BUFFER_BYTES = 1 << 20
 # The locally connected input gradient adds the windows of this many fixed ranges of the
 # locations into separate buffers (summed in order: the bits do not depend on the threads).
 _INPUT_GRADIENT_PARTS = 2
-# A tiled convolution whose phases have fewer locations than this on average runs on the
-# locally connected kernels (a phase's GEMM would be too short to pay off).
+# A tiled convolution runs on the locally connected kernels, its kernel slots being the tile
+# positions, unless the batch fills less than this many vectors of those kernels and the
+# phases have at least this many locations on average (enough for a GEMM).
+_PHASE_BATCH_VECTORS = 1
 _PHASE_MIN_LOCATIONS = 16
 
 _LAYOUTS = {"local": "(F, *out, C, *k)", "tiled": "(F, *tiles, C, *k)"}
@@ -82,6 +85,11 @@ class _Unshared:
     @property
     def locations(self):
         return math.prod(self.geometry.out_sizes)
+
+    @property
+    def slots(self):
+        """Kernels per filter: one per location (local) or per tile position (tiled)."""
+        return math.prod(self.middle)
 
     @property
     def taps(self):
@@ -192,10 +200,14 @@ class _LocalPlan:
         o = np.indices(lead + g.out_sizes).reshape(3, -1)
         self.bases = ((((o[0] * s3[0]) * p1 + o[1] * s3[1]) * p2 + o[2] * s3[2])
                       * self.width).astype(np.intp)
-
-    def workspace(self):
-        """Elements of the batch-last buffer."""
-        return self.samples * self.width
+        # slots[o]: the kernel of location o, o % middle (itself for a locally connected
+        # layer, its tile position for a tiled one); the locations of each slot in order
+        o = o[3 - g.d:]
+        self.slots = np.ravel_multi_index(tuple(a % m for a, m in zip(o, call.middle)),
+                                          call.middle).astype(np.intp)
+        self.order = np.argsort(self.slots, kind="stable").astype(np.intp)
+        self.starts = np.searchsorted(self.slots[self.order],
+                                      np.arange(call.slots + 1)).astype(np.intp)
 
     def chunks(self):
         batch = self.call.geometry.batch
@@ -210,8 +222,15 @@ class _LocalPlan:
 
 
 def _local_weights(w, call, dtype):
+    """(F, *middle, C, *k) -> (F, slots, C * taps) in `dtype`."""
     g = call.geometry
-    return np.ascontiguousarray(w, dtype=dtype).reshape(g.filters, call.locations, call.taps)
+    return np.ascontiguousarray(w, dtype=dtype).reshape(g.filters, call.slots, call.taps)
+
+
+def _local_bias(bias, call, dtype):
+    if bias is None:
+        return np.empty((0, 0), dtype)
+    return np.ascontiguousarray(bias, dtype=dtype).reshape(call.geometry.filters, call.slots)
 
 
 def _local_forward(x, w3, bias2, call, dtype, flip, workers):
@@ -225,7 +244,8 @@ def _local_forward(x, w3, bias2, call, dtype, flip, workers):
     y3 = y.reshape(g.batch, g.filters, call.locations)
     for part in plan.chunks():
         plan.to_batch_last(x, part, dtype, xt)
-        _unshared.forward(xt, w3, bias2, y3[part], plan.rows, plan.bases, plan.threads)
+        _unshared.forward(xt, w3, bias2, y3[part], plan.rows, plan.bases, plan.slots,
+                          plan.threads)
     return y
 
 
@@ -241,26 +261,33 @@ def _local_grad_input(grad, w3, input_shape, call, dtype, flip, workers):
         dxt.fill(0)
         grads = np.ascontiguousarray(grad[part], dtype=dtype)
         grads = grads.reshape(grads.shape[0], g.filters, call.locations)
-        _unshared.grad_input(grads, w3, dxt, plan.rows, plan.bases, plan.threads)
+        _unshared.grad_input(grads, w3, dxt, plan.rows, plan.bases, plan.slots, plan.threads)
         _unshared.from_batch_last(dxt, dx3[part], plan.in_sizes, plan.padded, plan.before,
                                   plan.threads)
     return dx
 
 
 def _local_grad_weight(grad, x, call, dtype, flip, workers):
-    """The gradient as (F, locations, C * taps)."""
+    """The gradient as (F, slots, C * taps)."""
     g = call.geometry
-    dw = np.zeros((g.filters, call.locations, call.taps), dtype)
     if g.batch == 0:
-        return dw
+        return np.zeros((g.filters, call.slots, call.taps), dtype)
     plan = _LocalPlan(call, dtype, flip, workers)
+    # Slots shared by many locations (tiled) are summed in a fixed number of independent
+    # parts, added in order at the end: work for every thread, bits that do not depend on
+    # the threads.
+    part_bytes = g.filters * call.slots * call.taps * dtype.itemsize
+    parts = max(1, min(-(-_WEIGHT_GRADIENT_PARTS // call.slots), call.locations // call.slots,
+                       _WORKSPACE_BYTES // part_bytes))
+    dw = np.zeros((parts, g.filters, call.slots, call.taps), dtype)
     xt = np.empty((plan.samples, plan.width), dtype)
     for part in plan.chunks():
         plan.to_batch_last(x, part, dtype, xt)
         grads = np.ascontiguousarray(grad[part], dtype=dtype)
         grads = grads.reshape(grads.shape[0], g.filters, call.locations)
-        _unshared.grad_weight(grads, xt, dw, plan.rows, plan.bases, plan.threads)
-    return dw
+        _unshared.grad_weight(grads, xt, dw, plan.rows, plan.bases, plan.slots, plan.order,
+                              plan.starts, plan.threads)
+    return dw[0] if parts == 1 else dw.sum(axis=0)
 
 
 def _local_memory(function, call, dtype, *shapes):
@@ -356,10 +383,8 @@ def local_conv(x, w, bias=None, *, stride=1, padding=0, flip=False, workers=None
     x, w, bias, dtype, call = _forward_arrays("local_conv", x, w, bias, "local", stride, padding)
     g = call.geometry
     _local_memory("local_conv", call, dtype, (g.batch, g.filters) + g.out_sizes, w.shape)
-    w3 = _local_weights(w, call, dtype)
-    bias2 = (np.ascontiguousarray(bias, dtype=dtype).reshape(g.filters, call.locations)
-             if bias is not None else np.empty((0, 0), dtype))
-    return _local_forward(x, w3, bias2, call, dtype, flip, workers)
+    return _local_forward(x, _local_weights(w, call, dtype), _local_bias(bias, call, dtype),
+                          call, dtype, flip, workers)
 
 
 def local_conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, flip=False,
@@ -457,8 +482,9 @@ def local_conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, fl
 
 
 def local_conv_grad_bias(grad_out):
-    r"""Gradient of :func:`local_conv` with respect to its bias: ``grad_out`` summed over
-    the batch.
+    r"""Gradient of :func:`local_conv` with respect to its bias.
+
+    ``grad_out`` summed over the batch.
 
     Parameters
     ----------
@@ -517,13 +543,6 @@ def _fold_tiles(a, tiles, first_axis):
     return a
 
 
-def _repeat_tiles(a, tiles, out_sizes, first_axis):
-    """``a`` with its tile axes (from `first_axis`) expanded to the output locations:
-    ``out[..., o, ...] = a[..., o % tiles, ...]``."""
-    index = np.ix_(*[np.arange(n) % t for n, t in zip(out_sizes, tiles)])
-    return a[(slice(None),) * first_axis + index]
-
-
 def _phases(call):
     """For each phase t with at least one location: (t, positions per axis, the phase's
     geometry as a strided convolution)."""
@@ -548,9 +567,12 @@ def _phase_view(a, t, tiles):
     return a[(Ellipsis,) + tuple(slice(ti, None, ts) for ti, ts in zip(t, tiles))]
 
 
-def _uses_phases(call):
-    return call.locations >= _PHASE_MIN_LOCATIONS * math.prod(
-        min(t, n) for t, n in zip(call.middle, call.geometry.out_sizes))
+def _uses_phases(call, dtype):
+    """The phase decomposition for batches smaller than one vector of the locally connected
+    kernels (whose lanes would mostly idle), when the phases are long enough for a GEMM."""
+    phases = math.prod(min(t, n) for t, n in zip(call.middle, call.geometry.out_sizes))
+    return (call.geometry.batch < _PHASE_BATCH_VECTORS * _unshared.lanes(dtype)
+            and call.locations >= _PHASE_MIN_LOCATIONS * phases)
 
 
 def _shared_weights(w, call):
@@ -565,8 +587,9 @@ def _phase_weights(w, t, call, dtype, flip):
 
 
 def tiled_conv(x, w, bias=None, *, stride=1, padding=0, flip=False, workers=None):
-    r"""Tiled convolution (Ngiam et al., 2010): kernels shared between locations a whole
-    number of tiles apart.
+    r"""Tiled convolution (Ngiam et al., 2010): kernels repeat every `tiles` locations.
+
+    Kernels are shared between locations a whole number of tiles apart.
 
     .. math::
 
@@ -620,11 +643,13 @@ def tiled_conv(x, w, bias=None, *, stride=1, padding=0, flip=False, workers=None
 
     Notes
     -----
-    The locations of one tile position t, ``o = t + j * tiles``, form a convolution with
-    stride ``stride * tiles`` whose windows start ``t * stride`` later; each such phase is
-    computed as :func:`convlab.conv` computes a strided convolution (im2col and GEMM). When
-    the phases are very short (tiles close to the output size) the locally connected
-    kernels are used instead.
+    Computed by the kernels of :func:`local_conv`, location o reading the kernel of its tile
+    position (the kernels stay in cache instead of streaming from memory). For a batch
+    smaller than one vector of those kernels (8 float32 or 4 float64 images), the phase
+    decomposition is used instead: the locations of one tile position t,
+    ``o = t + j * tiles``, form a convolution with stride ``stride * tiles`` whose windows
+    start ``t * stride`` later, computed as :func:`convlab.conv` computes a strided
+    convolution (im2col and GEMM). With tiles = 1 it is :func:`convlab.conv`.
 
     Examples
     --------
@@ -644,17 +669,10 @@ def tiled_conv(x, w, bias=None, *, stride=1, padding=0, flip=False, workers=None
         return conv(x, _shared_weights(w, call),
                     None if bias is None else bias.reshape(g.filters), stride=g.strides,
                     padding=g.pads, flip=flip, workers=workers).astype(dtype, copy=False)
-    if not _uses_phases(call):
-        local = _unshared_geometry("tiled_conv", "local", x.shape,
-                                   (g.filters,) + g.out_sizes + (g.channels,) + g.k_sizes,
-                                   g.strides, g.pads)
-        _local_memory("tiled_conv", local, dtype, out_shape, (g.filters, local.locations,
-                                                              local.taps))
-        w3 = _local_weights(_repeat_tiles(w, call.middle, g.out_sizes, 1), local, dtype)
-        bias2 = (np.ascontiguousarray(_repeat_tiles(bias, call.middle, g.out_sizes, 1),
-                                      dtype=dtype).reshape(g.filters, local.locations)
-                 if bias is not None else np.empty((0, 0), dtype))
-        return _local_forward(x, w3, bias2, local, dtype, flip, workers)
+    if not _uses_phases(call, dtype):
+        _local_memory("tiled_conv", call, dtype, out_shape, w.shape)
+        return _local_forward(x, _local_weights(w, call, dtype), _local_bias(bias, call, dtype),
+                              call, dtype, flip, workers)
     _check_memory("tiled_conv", dtype, out_shape, out_shape, x.shape, w.shape)
     y = _memory.empty(out_shape, dtype)
     if y.size == 0:
@@ -722,14 +740,10 @@ def tiled_conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, flip
         return conv_grad_input(g, _shared_weights(w, call), input_shape, stride=geo.strides,
                                padding=geo.pads, flip=flip, workers=workers).astype(dtype,
                                                                                      copy=False)
-    if not _uses_phases(call):
-        local = _unshared_geometry("tiled_conv_grad_input", "local", input_shape,
-                                   (geo.filters,) + geo.out_sizes + (geo.channels,)
-                                   + geo.k_sizes, geo.strides, geo.pads, x_name="input_shape")
-        _local_memory("tiled_conv_grad_input", local, dtype, input_shape,
-                      (geo.filters, local.locations, local.taps))
-        w3 = _local_weights(_repeat_tiles(w, call.middle, geo.out_sizes, 1), local, dtype)
-        return _local_grad_input(g, w3, input_shape, local, dtype, flip, workers)
+    if not _uses_phases(call, dtype):
+        _local_memory("tiled_conv_grad_input", call, dtype, input_shape, w.shape)
+        return _local_grad_input(g, _local_weights(w, call, dtype), input_shape, call, dtype,
+                                 flip, workers)
     _check_memory("tiled_conv_grad_input", dtype, input_shape, g.shape, w.shape)
     dx = _memory.empty(input_shape, dtype)
     if dx.size == 0:
@@ -798,15 +812,9 @@ def tiled_conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, fl
         dw = conv_grad_weight(g, x, (geo.filters, geo.channels) + geo.k_sizes,
                               stride=geo.strides, padding=geo.pads, flip=flip, workers=workers)
         return dw.astype(dtype, copy=False).reshape(weight_shape)
-    if not _uses_phases(call):
-        local = _unshared_geometry("tiled_conv_grad_weight", "local", x.shape,
-                                   (geo.filters,) + geo.out_sizes + (geo.channels,)
-                                   + geo.k_sizes, geo.strides, geo.pads)
-        _local_memory("tiled_conv_grad_weight", local, dtype, x.shape,
-                      (geo.filters, local.locations, local.taps))
-        dw = _local_grad_weight(g, x, local, dtype, flip, workers)
-        dw = dw.reshape((geo.filters,) + geo.out_sizes + (call.taps,))
-        return np.ascontiguousarray(_fold_tiles(dw, call.middle, 1)).reshape(weight_shape)
+    if not _uses_phases(call, dtype):
+        _local_memory("tiled_conv_grad_weight", call, dtype, x.shape, weight_shape)
+        return _local_grad_weight(g, x, call, dtype, flip, workers).reshape(weight_shape)
     dw = np.zeros((geo.filters,) + call.middle + (call.taps,), dtype)
     if geo.batch == 0:
         return dw.reshape(weight_shape)

@@ -57,12 +57,6 @@ cdef extern from "_unshared_blocks.h" nogil:
                                           Py_ssize_t gstride, Py_ssize_t nvec)
 
 
-cdef int CHUNK = 32
-def set_chunk(int c):
-    global CHUNK
-    CHUNK = c
-
-
 def lanes(dtype):
     """Images per vector of the kernels for `dtype` (the batch is padded to a multiple)."""
     return CONVLAB_LANES_FLOAT if dtype.itemsize == 4 else CONVLAB_LANES_DOUBLE
@@ -142,35 +136,6 @@ def from_batch_last(const real_t[:, :, ::1] xt, real_t[:, :, ::1] x, tuple in_si
                     out[n * channels * plane + i2] = total
 
 
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define convlab_prefetch(p) __builtin_prefetch((p), 0, 3)
-    #define convlab_prefetch_write(p) __builtin_prefetch((p), 1, 3)
-    #else
-    #define convlab_prefetch(p) ((void)0)
-    #define convlab_prefetch_write(p) ((void)0)
-    #endif
-    """
-    void convlab_prefetch(const void* p) noexcept nogil
-    void convlab_prefetch_write(const void* p) noexcept nogil
-
-
-cdef inline void prefetch_location(const real_t* w, Py_ssize_t wstride, Py_ssize_t filters,
-                                   Py_ssize_t nrows, bint write) noexcept nogil:
-    # Each location's filters are F separate runs of the weights, too many streams for the
-    # hardware prefetcher: ask for the next location's runs while this one computes.
-    cdef Py_ssize_t f, i
-    for f in range(filters):
-        i = 0
-        while i < nrows:
-            if write:
-                convlab_prefetch_write(w + f * wstride + i)
-            else:
-                convlab_prefetch(w + f * wstride + i)
-            i += 64 // sizeof(real_t)
-
-
 cdef inline void forward_location(const real_t* x, const Py_ssize_t* rows, Py_ssize_t nrows,
                                   const real_t* w, Py_ssize_t wstride, Py_ssize_t filters,
                                   Py_ssize_t nvec, real_t* out) noexcept nogil:
@@ -213,33 +178,39 @@ cdef inline void gather_location(const real_t* g, Py_ssize_t images, Py_ssize_t 
                 buf[f * width + j] = 0
 
 
-def _check(Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, Py_ssize_t samples,
-           Py_ssize_t width, Py_ssize_t lanes):
+def _check(Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, Py_ssize_t[::1] slots,
+           Py_ssize_t nslots, Py_ssize_t samples, Py_ssize_t width, Py_ssize_t lanes):
     # The kernels trust these offsets; one wrong one would read or write out of bounds.
     cdef Py_ssize_t r, o, lo = 0, hi = 0
     if width % lanes:
         raise ValueError("local kernels: the batch width is not a whole number of vectors")
+    if slots.shape[0] != bases.shape[0]:
+        raise ValueError("local kernels: one kernel slot per location expected")
     for r in range(rows.shape[0]):
         lo = min(lo, rows[r])
         hi = max(hi, rows[r])
     for o in range(bases.shape[0]):
         if bases[o] + lo < 0 or bases[o] + hi + width > samples * width:
             raise ValueError("local kernels: a window reaches outside the padded input")
+        if slots[o] < 0 or slots[o] >= nslots:
+            raise ValueError("local kernels: a kernel slot is out of range")
 
 
 def forward(const real_t[:, ::1] xt, const real_t[:, :, ::1] w, const real_t[:, ::1] bias,
-            real_t[:, :, ::1] y, Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, int num_threads):
-    """y[n, f, o] = bias[f, o] + sum_r w[f, o, r] * xt[bases[o] + rows[r], n]; xt (samples,
-    width), w (F, P, R), bias (F, P) or (0, 0) for none, y (N, F, P) with N <= width."""
-    cdef Py_ssize_t images = y.shape[0], filters = w.shape[0], locations = w.shape[1]
-    cdef Py_ssize_t nrows = w.shape[2], width = xt.shape[1]
+            real_t[:, :, ::1] y, Py_ssize_t[::1] rows, Py_ssize_t[::1] bases,
+            Py_ssize_t[::1] slots, int num_threads):
+    """y[n, f, o] = bias[f, s] + sum_r w[f, s, r] * xt[bases[o] + rows[r], n] with s = slots[o];
+    xt (samples, width), w (F, S, R), bias (F, S) or (0, 0) for none, y (N, F, P) with
+    N <= width."""
+    cdef Py_ssize_t images = y.shape[0], filters = w.shape[0], nslots = w.shape[1]
+    cdef Py_ssize_t nrows = w.shape[2], width = xt.shape[1], locations = y.shape[2]
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
     cdef Py_ssize_t nvec = width // lanes, o, f, n, thread_count = max(num_threads, 1)
     cdef bint has_bias = bias.shape[0] > 0
     cdef real_t* buffers
     cdef real_t* buf
     cdef real_t b
-    _check(rows, bases, xt.shape[0], width, lanes)
+    _check(rows, bases, slots, nslots, xt.shape[0], width, lanes)
     if images == 0 or locations == 0:
         return
     buffers = <real_t*>malloc(<size_t>(thread_count * filters * width) * sizeof(real_t))
@@ -247,13 +218,15 @@ def forward(const real_t[:, ::1] xt, const real_t[:, :, ::1] w, const real_t[:, 
         raise MemoryError("local_conv: cannot allocate the per-thread buffers")
     try:
         with nogil:
+            # runs of 32 locations per thread: the outputs y[n, f, o] of neighbouring
+            # locations share cache lines, which two threads should not write at once
             for o in prange(locations, num_threads=num_threads, schedule='dynamic',
-                            chunksize=CHUNK):
+                            chunksize=32):
                 buf = buffers + threadid() * filters * width
-                forward_location(&xt[0, 0] + bases[o], &rows[0], nrows, &w[0, o, 0],
-                                 locations * nrows, filters, nvec, buf)
+                forward_location(&xt[0, 0] + bases[o], &rows[0], nrows, &w[0, slots[o], 0],
+                                 nslots * nrows, filters, nvec, buf)
                 for f in range(filters):
-                    b = bias[f, o] if has_bias else 0
+                    b = bias[f, slots[o]] if has_bias else 0
                     for n in range(images):
                         y[n, f, o] = buf[f * width + n] + b
     finally:
@@ -261,12 +234,14 @@ def forward(const real_t[:, ::1] xt, const real_t[:, :, ::1] w, const real_t[:, 
 
 
 def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w, real_t[:, :, ::1] dxt,
-               Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, int num_threads):
-    """dxt[p, bases[o] + rows[r], n] += sum_f w[f, o, r] * G[n, f, o] for the locations o of
-    part p (``dxt.shape[0]`` equal ranges of them); g (N, F, P), w (F, P, R), dxt (parts,
-    samples, width) with N <= width."""
-    cdef Py_ssize_t images = g.shape[0], filters = w.shape[0], locations = w.shape[1]
+               Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, Py_ssize_t[::1] slots,
+               int num_threads):
+    """dxt[p, bases[o] + rows[r], n] += sum_f w[f, slots[o], r] * G[n, f, o] for the
+    locations o of part p (``dxt.shape[0]`` equal ranges of them); g (N, F, P), w (F, S, R),
+    dxt (parts, samples, width) with N <= width."""
+    cdef Py_ssize_t images = g.shape[0], filters = w.shape[0], nslots = w.shape[1]
     cdef Py_ssize_t nrows = w.shape[2], width = dxt.shape[2], parts = dxt.shape[0]
+    cdef Py_ssize_t locations = g.shape[2]
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
     cdef Py_ssize_t nvec = width // lanes
     # the windows of different locations overlap, the images never do: tasks are (a part of
@@ -276,7 +251,7 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w, real_t[:, :
     cdef real_t* buffers
     cdef real_t* buf
     cdef real_t* dx
-    _check(rows, bases, dxt.shape[1], width, lanes)
+    _check(rows, bases, slots, nslots, dxt.shape[1], width, lanes)
     if images == 0 or locations == 0:
         return
     buffers = <real_t*>malloc(<size_t>(parts * filters * width) * sizeof(real_t))
@@ -294,24 +269,38 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w, real_t[:, :
                 for o in range(locations * part // parts, locations * (part + 1) // parts):
                     gather_location(&g[0, 0, 0], images, filters, locations, o, v0 * lanes,
                                     (v1 - v0) * lanes, buf)
-                    grad_input_location(dx + bases[o], &rows[0], nrows, &w[0, o, 0],
-                                        locations * nrows, filters, buf, (v1 - v0) * lanes,
+                    grad_input_location(dx + bases[o], &rows[0], nrows, &w[0, slots[o], 0],
+                                        nslots * nrows, filters, buf, (v1 - v0) * lanes,
                                         v1 - v0)
     finally:
         free(buffers)
 
 
-def grad_weight(const real_t[:, :, ::1] g, const real_t[:, ::1] xt, real_t[:, :, ::1] dw,
-                Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, int num_threads):
-    """dw[f, o, r] += sum_n G[n, f, o] * xt[bases[o] + rows[r], n]; g (N, F, P), xt (samples,
-    width) with N <= width, dw (F, P, R)."""
-    cdef Py_ssize_t images = g.shape[0], filters = dw.shape[0], locations = dw.shape[1]
-    cdef Py_ssize_t nrows = dw.shape[2], width = xt.shape[1]
+def grad_weight(const real_t[:, :, ::1] g, const real_t[:, ::1] xt, real_t[:, :, :, ::1] dw,
+                Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, Py_ssize_t[::1] slots,
+                Py_ssize_t[::1] order, Py_ssize_t[::1] starts, int num_threads):
+    """dw[p, f, s, r] += sum_n G[n, f, o] * xt[bases[o] + rows[r], n] over the p-th of
+    ``dw.shape[0]`` equal ranges of the locations o of slot s, which are
+    ``order[starts[s]:starts[s + 1]]``; g (N, F, P), xt (samples, width) with N <= width,
+    dw (parts, F, S, R). Each (slot, part) is one task: no two tasks write the same weights."""
+    cdef Py_ssize_t images = g.shape[0], parts = dw.shape[0], filters = dw.shape[1]
+    cdef Py_ssize_t nslots = dw.shape[2], nrows = dw.shape[3], width = xt.shape[1]
+    cdef Py_ssize_t locations = g.shape[2]
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
-    cdef Py_ssize_t nvec = width // lanes, o, thread_count = max(num_threads, 1)
+    cdef Py_ssize_t nvec = width // lanes, thread_count = max(num_threads, 1)
+    cdef Py_ssize_t task, part, s, i, o, count
     cdef real_t* buffers
     cdef real_t* buf
-    _check(rows, bases, xt.shape[0], width, lanes)
+    _check(rows, bases, slots, nslots, xt.shape[0], width, lanes)
+    if order.shape[0] != locations or starts.shape[0] != nslots + 1 or starts[0] != 0 \
+            or starts[nslots] != locations:
+        raise ValueError("local kernels: the locations by slot do not cover the locations")
+    for s in range(nslots):
+        if starts[s + 1] < starts[s]:
+            raise ValueError("local kernels: the locations by slot do not cover the locations")
+        for i in range(starts[s], starts[s + 1]):
+            if order[i] < 0 or order[i] >= locations or slots[order[i]] != s:
+                raise ValueError("local kernels: a location is listed under the wrong slot")
     if images == 0 or locations == 0:
         return
     buffers = <real_t*>malloc(<size_t>(thread_count * filters * width) * sizeof(real_t))
@@ -319,10 +308,18 @@ def grad_weight(const real_t[:, :, ::1] g, const real_t[:, ::1] xt, real_t[:, :,
         raise MemoryError("local_conv_grad_weight: cannot allocate the per-thread buffers")
     try:
         with nogil:
-            for o in prange(locations, num_threads=num_threads, schedule='dynamic', chunksize=4):
+            for task in prange(nslots * parts, num_threads=num_threads, schedule='dynamic',
+                               chunksize=4):
                 buf = buffers + threadid() * filters * width
-                gather_location(&g[0, 0, 0], images, filters, locations, o, 0, width, buf)
-                grad_weight_location(&dw[0, o, 0], locations * nrows, filters,
-                                     &xt[0, 0] + bases[o], &rows[0], nrows, buf, width, nvec)
+                s = task // parts
+                part = task % parts
+                count = starts[s + 1] - starts[s]
+                for i in range(starts[s] + count * part // parts,
+                               starts[s] + count * (part + 1) // parts):
+                    o = order[i]
+                    gather_location(&g[0, 0, 0], images, filters, locations, o, 0, width, buf)
+                    grad_weight_location(&dw[part, 0, s, 0], nslots * nrows, filters,
+                                         &xt[0, 0] + bases[o], &rows[0], nrows, buf, width,
+                                         nvec)
     finally:
         free(buffers)
