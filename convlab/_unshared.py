@@ -279,14 +279,18 @@ def _local_grad_weight(grad, x, call, dtype, flip, workers):
     part_bytes = g.filters * call.slots * call.taps * dtype.itemsize
     parts = max(1, min(-(-_WEIGHT_GRADIENT_PARTS // call.slots), call.locations // call.slots,
                        _WORKSPACE_BYTES // part_bytes))
-    dw = np.zeros((parts, g.filters, call.slots, call.taps), dtype)
+    shape = (parts, g.filters, call.slots, call.taps)
+    dw = _memory.empty(shape, dtype) if parts == 1 else np.empty(shape, dtype)
+    # locations of one slot summed together before their vectors are reduced to numbers
+    group = max(1, min(call.locations // call.slots,
+                       _LOCATION_BUFFER_BYTES // (g.filters * plan.width * dtype.itemsize)))
     xt = np.empty((plan.samples, plan.width), dtype)
-    for part in plan.chunks():
+    for i, part in enumerate(plan.chunks()):
         plan.to_batch_last(x, part, dtype, xt)
         grads = np.ascontiguousarray(grad[part], dtype=dtype)
         grads = grads.reshape(grads.shape[0], g.filters, call.locations)
         _unshared.grad_weight(grads, xt, dw, plan.rows, plan.bases, plan.slots, plan.order,
-                              plan.starts, plan.threads)
+                              plan.starts, group, i > 0, plan.threads)
     return dw[0] if parts == 1 else dw.sum(axis=0)
 
 

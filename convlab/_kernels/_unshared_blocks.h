@@ -8,7 +8,9 @@
  *   input grad     dx[rows[r] + n]           += sum_f w[f * wstride + r] * g[f * gstride + n]
  *   weight grad    dw[f * wstride + r]       += sum_n g[f * gstride + n] * x[rows[r] + n]
  *
- * Each sum runs over vectors of images: a weight is loaded once and multiplies a whole
+ * The weight gradient takes several locations that share their kernel (a tiled convolution)
+ * at once, x = xs[l] and g + l * lstride for the l-th, and reduces the vectors of per-lane
+ * sums to numbers once for all of them. Each sum runs over vectors of images: a weight is loaded once and multiplies a whole
  * vector of images. The blocks are written with the GCC / Clang vector extension (32-byte
  * vectors: AVX2, or halves of them on older machines); other compilers get plain C loops
  * with the same sums.
@@ -145,56 +147,69 @@ static void convlab_local_grad_input_##T(REAL* dx, const Py_ssize_t* rows,      
     }                                                                                      \
 }                                                                                           \
                                                                                             \
-/* weight gradient: 4 filters x 4 taps, each a vector of per-lane sums over the images */  \
-static inline void convlab_gw_##T##_4x4(REAL* dw, Py_ssize_t wstride, const REAL* x,       \
+/* weight gradient: 4 filters x 4 taps, each a vector of per-lane sums over the images of  \
+   every location given (locations sharing a kernel, as in a tiled convolution), reduced to \
+   4 x 4 sums once at the end */                                                           \
+static inline void convlab_gw_##T##_4x4(REAL* dw, Py_ssize_t wstride,                       \
+                                        const REAL* const* xs, Py_ssize_t nloc,            \
                                         const Py_ssize_t* rows, const REAL* g,             \
-                                        Py_ssize_t gstride, Py_ssize_t nvec) {             \
+                                        Py_ssize_t gstride, Py_ssize_t lstride,            \
+                                        Py_ssize_t nvec) {                                 \
     VEC acc[4][4];                                                                         \
     CONVLAB_UNROLL for (int b = 0; b < 4; b++)                                             \
         CONVLAB_UNROLL for (int j = 0; j < 4; j++) acc[b][j] = (VEC){0};                   \
-    for (Py_ssize_t v = 0; v < nvec; v++) {                                                \
-        VEC gv[4], xv[4];                                                                  \
-        CONVLAB_UNROLL for (int b = 0; b < 4; b++) {                                       \
-            gv[b] = convlab_load_##T(g + b * gstride + v * LANES);                         \
-            CONVLAB_IN_REGISTER(gv[b]);                                                    \
+    for (Py_ssize_t l = 0; l < nloc; l++) {                                                \
+        const REAL* x = xs[l];                                                             \
+        const REAL* gl = g + l * lstride;                                                  \
+        for (Py_ssize_t v = 0; v < nvec; v++) {                                            \
+            VEC gv[4], xv[4];                                                              \
+            CONVLAB_UNROLL for (int b = 0; b < 4; b++) {                                   \
+                gv[b] = convlab_load_##T(gl + b * gstride + v * LANES);                    \
+                CONVLAB_IN_REGISTER(gv[b]);                                                \
+            }                                                                              \
+            CONVLAB_UNROLL for (int j = 0; j < 4; j++) {                                   \
+                xv[j] = convlab_load_##T(x + rows[j] + v * LANES);                         \
+                CONVLAB_IN_REGISTER(xv[j]);                                                \
+            }                                                                              \
+            CONVLAB_UNROLL for (int b = 0; b < 4; b++)                                     \
+                CONVLAB_UNROLL for (int j = 0; j < 4; j++) acc[b][j] += gv[b] * xv[j];     \
         }                                                                                  \
-        CONVLAB_UNROLL for (int j = 0; j < 4; j++) {                                       \
-            xv[j] = convlab_load_##T(x + rows[j] + v * LANES);                             \
-            CONVLAB_IN_REGISTER(xv[j]);                                                    \
-        }                                                                                  \
-        CONVLAB_UNROLL for (int b = 0; b < 4; b++)                                         \
-            CONVLAB_UNROLL for (int j = 0; j < 4; j++) acc[b][j] += gv[b] * xv[j];         \
     }                                                                                      \
     CONVLAB_UNROLL for (int b = 0; b < 4; b++)                                             \
         convlab_add_sums4_##T(acc[b][0], acc[b][1], acc[b][2], acc[b][3],                  \
                               dw + b * wstride);                                           \
 }                                                                                           \
-static inline void convlab_gw_##T##_1x1(REAL* dw, const REAL* x, Py_ssize_t row,           \
-                                        const REAL* g, Py_ssize_t nvec) {                  \
+static inline void convlab_gw_##T##_1x1(REAL* dw, const REAL* const* xs, Py_ssize_t nloc,  \
+                                        Py_ssize_t row, const REAL* g, Py_ssize_t lstride, \
+                                        Py_ssize_t nvec) {                                 \
     VEC acc = (VEC){0};                                                                    \
-    for (Py_ssize_t v = 0; v < nvec; v++)                                                  \
-        acc += convlab_load_##T(g + v * LANES) * convlab_load_##T(x + row + v * LANES);    \
+    for (Py_ssize_t l = 0; l < nloc; l++)                                                  \
+        for (Py_ssize_t v = 0; v < nvec; v++)                                              \
+            acc += convlab_load_##T(g + l * lstride + v * LANES)                           \
+                   * convlab_load_##T(xs[l] + row + v * LANES);                            \
     REAL sum = 0;                                                                          \
     for (int lane = 0; lane < LANES; lane++) sum += acc[lane];                             \
     *dw += sum;                                                                            \
 }                                                                                           \
 static void convlab_local_grad_weight_##T(REAL* dw, Py_ssize_t wstride, Py_ssize_t filters,\
-                                          const REAL* x, const Py_ssize_t* rows,           \
-                                          Py_ssize_t nrows, const REAL* g,                 \
-                                          Py_ssize_t gstride, Py_ssize_t nvec) {           \
+                                          const REAL* const* xs, Py_ssize_t nloc,          \
+                                          const Py_ssize_t* rows, Py_ssize_t nrows,        \
+                                          const REAL* g, Py_ssize_t gstride,               \
+                                          Py_ssize_t lstride, Py_ssize_t nvec) {           \
     Py_ssize_t f = 0, r;                                                                   \
     for (; f + 4 <= filters; f += 4) {                                                     \
         for (r = 0; r + 4 <= nrows; r += 4)                                                \
-            convlab_gw_##T##_4x4(dw + f * wstride + r, wstride, x, rows + r,               \
-                                 g + f * gstride, gstride, nvec);                          \
+            convlab_gw_##T##_4x4(dw + f * wstride + r, wstride, xs, nloc, rows + r,        \
+                                 g + f * gstride, gstride, lstride, nvec);                 \
         for (; r < nrows; r++)                                                             \
             for (Py_ssize_t b = f; b < f + 4; b++)                                         \
-                convlab_gw_##T##_1x1(dw + b * wstride + r, x, rows[r], g + b * gstride,    \
-                                     nvec);                                                \
+                convlab_gw_##T##_1x1(dw + b * wstride + r, xs, nloc, rows[r],              \
+                                     g + b * gstride, lstride, nvec);                      \
     }                                                                                      \
     for (; f < filters; f++)                                                               \
         for (r = 0; r < nrows; r++)                                                        \
-            convlab_gw_##T##_1x1(dw + f * wstride + r, x, rows[r], g + f * gstride, nvec); \
+            convlab_gw_##T##_1x1(dw + f * wstride + r, xs, nloc, rows[r], g + f * gstride, \
+                                 lstride, nvec);                                           \
 }
 
 #define CONVLAB_LOCAL_FORWARD_BLOCK(T, REAL, VEC, LANES, B, V)                              \
@@ -276,13 +291,16 @@ static void convlab_local_grad_input_##T(REAL* dx, const Py_ssize_t* rows,      
         }                                                                                  \
 }                                                                                           \
 static void convlab_local_grad_weight_##T(REAL* dw, Py_ssize_t wstride, Py_ssize_t filters,\
-                                          const REAL* x, const Py_ssize_t* rows,           \
-                                          Py_ssize_t nrows, const REAL* g,                 \
-                                          Py_ssize_t gstride, Py_ssize_t nvec) {           \
+                                          const REAL* const* xs, Py_ssize_t nloc,          \
+                                          const Py_ssize_t* rows, Py_ssize_t nrows,        \
+                                          const REAL* g, Py_ssize_t gstride,               \
+                                          Py_ssize_t lstride, Py_ssize_t nvec) {           \
     for (Py_ssize_t f = 0; f < filters; f++)                                               \
         for (Py_ssize_t r = 0; r < nrows; r++) {                                           \
             REAL sum = 0;                                                                  \
-            for (Py_ssize_t n = 0; n < nvec * LANES; n++) sum += g[f * gstride + n] * x[rows[r] + n]; \
+            for (Py_ssize_t l = 0; l < nloc; l++)                                          \
+                for (Py_ssize_t n = 0; n < nvec * LANES; n++)                              \
+                    sum += g[l * lstride + f * gstride + n] * xs[l][rows[r] + n];          \
             dw[f * wstride + r] += sum;                                                    \
         }                                                                                  \
 }
