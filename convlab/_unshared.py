@@ -57,9 +57,6 @@ __all__ = [
 # Per-thread buffers of the locally connected kernels (one location's filters x a batch
 # chunk) stay below this size, so that they live in the core's cache.
 _LOCATION_BUFFER_BYTES = 1 << 20
-# The locally connected input gradient adds the windows of this many fixed ranges of the
-# locations into separate buffers (summed in order: the bits do not depend on the threads).
-_INPUT_GRADIENT_PARTS = 2
 # A tiled convolution runs on the locally connected kernels, its kernel slots being the tile
 # positions, unless the batch fills less than this many vectors of those kernels and the
 # phases have at least this many locations on average (enough for a GEMM).
@@ -255,13 +252,24 @@ def _local_grad_input(grad, w3, input_shape, call, dtype, flip, workers):
     if dx.size == 0:
         return dx
     plan = _LocalPlan(call, dtype, flip, workers)
-    dxt = np.empty((_INPUT_GRADIENT_PARTS, plan.samples, plan.width), dtype)
+    dxt = np.empty((plan.samples, plan.width), dtype)
     dx3 = dx.reshape(g.batch, g.channels, -1)
+    # Two bands of output rows (along the first spatial axis) whose windows do not overlap,
+    # computed side by side, and the seam of rows between them: a seam of
+    # (k - 1) // stride rows keeps the bands' windows apart.
+    rows_out, k, s = g.out_sizes[0], g.k_sizes[0], g.strides[0]
+    per_row = call.locations // rows_out
+    middle = rows_out // 2
+    seam = (k - 1) // s
+    if middle - seam >= 1:
+        band_end, seam_end = (middle - seam) * per_row, middle * per_row
+    else:
+        band_end, seam_end = 0, call.locations
     for part in plan.chunks():
-        dxt.fill(0)
         grads = np.ascontiguousarray(grad[part], dtype=dtype)
         grads = grads.reshape(grads.shape[0], g.filters, call.locations)
-        _unshared.grad_input(grads, w3, dxt, plan.rows, plan.bases, plan.slots, plan.threads)
+        _unshared.grad_input(grads, w3, dxt, plan.rows, plan.bases, plan.slots, band_end,
+                             seam_end, plan.threads)
         _unshared.from_batch_last(dxt, dx3[part], plan.in_sizes, plan.padded, plan.before,
                                   plan.threads)
     return dx

@@ -107,20 +107,17 @@ def to_batch_last(const real_t[:, :, ::1] x, real_t[:, ::1] xt, tuple in_sizes,
                            <size_t>(width - images) * sizeof(real_t))
 
 
-def from_batch_last(const real_t[:, :, ::1] xt, real_t[:, :, ::1] x, tuple in_sizes,
+def from_batch_last(const real_t[:, ::1] xt, real_t[:, :, ::1] x, tuple in_sizes,
                     tuple padded, tuple before, int num_threads):
-    """x[n, c, i] = sum_p xt[p, (c, i + before), n], the inverse of ``to_batch_last`` summed
-    over the parts p in order (input samples past the padded extent, which no window reads,
-    get zero)."""
-    cdef Py_ssize_t images = x.shape[0], channels = x.shape[1], width = xt.shape[2]
-    cdef Py_ssize_t parts = xt.shape[0], part_size = xt.shape[1] * width
+    """x[n, c, i] = xt[(c, i + before), n], the inverse of ``to_batch_last`` (input samples
+    past the padded extent, which no window reads, get zero)."""
+    cdef Py_ssize_t images = x.shape[0], channels = x.shape[1], width = xt.shape[1]
     cdef Py_ssize_t n0 = in_sizes[0], n1 = in_sizes[1], n2 = in_sizes[2]
     cdef Py_ssize_t p0 = padded[0], p1 = padded[1], p2 = padded[2]
     cdef Py_ssize_t b0 = before[0], b1 = before[1], b2 = before[2]
-    cdef Py_ssize_t line, c, i0, i1, i2, j, n, p, plane = n0 * n1 * n2
+    cdef Py_ssize_t line, c, i0, i1, i2, j, n, plane = n0 * n1 * n2
     cdef real_t* out
     cdef const real_t* src
-    cdef real_t total
     with nogil:
         for line in prange(channels * n0 * n1, num_threads=num_threads, schedule='static'):
             c = line // (n0 * n1)
@@ -131,17 +128,13 @@ def from_batch_last(const real_t[:, :, ::1] xt, real_t[:, :, ::1] x, tuple in_si
                 for n in range(images):
                     memset(out + n * channels * plane, 0, <size_t>n2 * sizeof(real_t))
                 continue
-            src = &xt[0, ((c * p0 + i0 + b0) * p1 + i1 + b1) * p2, 0]
+            src = &xt[((c * p0 + i0 + b0) * p1 + i1 + b1) * p2, 0]
             # image by image, writing each image's row in order (a sample of every image
             # at a time instead is three times slower)
             for n in range(images):
                 for i2 in range(n2):
                     j = i2 + b2
-                    total = 0
-                    if j < p2:
-                        for p in range(parts):
-                            total = total + src[p * part_size + j * width + n]
-                    out[n * channels * plane + i2] = total
+                    out[n * channels * plane + i2] = src[j * width + n] if j < p2 else 0
 
 
 cdef inline void forward_location(const real_t* x, const Py_ssize_t* rows, Py_ssize_t nrows,
@@ -244,45 +237,66 @@ def forward(const real_t[:, ::1] xt, const real_t[:, :, ::1] w, const real_t[:, 
         free(buffers)
 
 
-def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w, real_t[:, :, ::1] dxt,
+def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w, real_t[:, ::1] dxt,
                Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, Py_ssize_t[::1] slots,
-               int num_threads):
-    """dxt[p, bases[o] + rows[r], n] += sum_f w[f, slots[o], r] * G[n, f, o] for the
-    locations o of part p (``dxt.shape[0]`` equal ranges of them); g (N, F, P), w (F, S, R),
-    dxt (parts, samples, width) with N <= width."""
+               Py_ssize_t band_end, Py_ssize_t seam_end, int num_threads):
+    """dxt[bases[o] + rows[r], n] = the sum over the locations o and filters f of
+    w[f, slots[o], r] * G[n, f, o]; g (N, F, P), w (F, S, R), dxt (samples, width) with
+    N <= width, zeroed here.
+
+    The windows of different locations overlap, so two threads must not add the same
+    locations' windows at once. The locations [0, band_end) and [seam_end, P) are two bands
+    whose windows do not overlap (the caller leaves a seam of locations between them): one
+    task each, over all the images. Then the seam [band_end, seam_end), its image vectors
+    split over the threads. Every sample adds its terms in the same order whatever the
+    number of threads."""
     cdef Py_ssize_t images = g.shape[0], filters = w.shape[0], nslots = w.shape[1]
-    cdef Py_ssize_t nrows = w.shape[2], width = dxt.shape[2], parts = dxt.shape[0]
+    cdef Py_ssize_t nrows = w.shape[2], width = dxt.shape[1], samples = dxt.shape[0]
     cdef Py_ssize_t locations = g.shape[2]
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
     cdef Py_ssize_t nvec = width // lanes
-    # the windows of different locations overlap, the images never do: tasks are (a part of
-    # the locations, adding into its own buffer) x (a range of image vectors)
-    cdef Py_ssize_t ranges = max(1, min(nvec, num_threads // parts))
-    cdef Py_ssize_t task, part, v0, v1, o
+    cdef Py_ssize_t ranges = max(1, min(nvec, num_threads)), task, v0, v1, o, lo, hi
+    cdef Py_ssize_t zero_steps = max(1, min(samples, 64))
     cdef real_t* buffers
     cdef real_t* buf
-    cdef real_t* dx
-    _check(rows, bases, slots, nslots, dxt.shape[1], width, lanes)
-    if images == 0 or locations == 0:
+    _check(rows, bases, slots, nslots, samples, width, lanes)
+    if not 0 <= band_end <= seam_end <= locations:
+        raise ValueError("local kernels: the bands of locations are out of order")
+    if samples == 0:
         return
-    buffers = <real_t*>malloc(<size_t>(parts * filters * width) * sizeof(real_t))
+    buffers = <real_t*>malloc(<size_t>(2 * filters * width) * sizeof(real_t))
     if buffers == NULL:
         raise MemoryError("local_conv_grad_input: cannot allocate the per-thread buffers")
     try:
         with nogil:
-            for task in prange(parts * ranges, num_threads=num_threads, schedule='static',
-                               chunksize=1):
-                part = task // ranges
-                v0 = nvec * (task % ranges) // ranges
-                v1 = nvec * (task % ranges + 1) // ranges
-                buf = buffers + (part * filters * nvec + filters * v0) * lanes
-                dx = &dxt[part, 0, 0] + v0 * lanes
-                for o in range(locations * part // parts, locations * (part + 1) // parts):
-                    gather_location(&g[0, 0, 0], images, filters, locations, o, v0 * lanes,
-                                    (v1 - v0) * lanes, buf)
-                    grad_input_location(dx + bases[o], &rows[0], nrows, &w[0, slots[o], 0],
-                                        nslots * nrows, filters, buf, (v1 - v0) * lanes,
-                                        v1 - v0)
+            for task in prange(zero_steps, num_threads=num_threads, schedule='static'):
+                lo = samples * task // zero_steps
+                hi = samples * (task + 1) // zero_steps
+                memset(&dxt[lo, 0], 0, <size_t>((hi - lo) * width) * sizeof(real_t))
+            if images == 0 or locations == 0:
+                pass
+            else:
+                for task in prange(2, num_threads=num_threads, schedule='static', chunksize=1):
+                    buf = buffers + task * filters * width
+                    lo = 0 if task == 0 else seam_end
+                    hi = band_end if task == 0 else locations
+                    for o in range(lo, hi):
+                        gather_location(&g[0, 0, 0], images, filters, locations, o, 0, width,
+                                        buf)
+                        grad_input_location(&dxt[0, 0] + bases[o], &rows[0], nrows,
+                                            &w[0, slots[o], 0], nslots * nrows, filters, buf,
+                                            width, nvec)
+                for task in prange(ranges, num_threads=num_threads, schedule='static',
+                                   chunksize=1):
+                    v0 = nvec * task // ranges
+                    v1 = nvec * (task + 1) // ranges
+                    buf = buffers + filters * v0 * lanes
+                    for o in range(band_end, seam_end):
+                        gather_location(&g[0, 0, 0], images, filters, locations, o, v0 * lanes,
+                                        (v1 - v0) * lanes, buf)
+                        grad_input_location(&dxt[0, 0] + bases[o] + v0 * lanes, &rows[0],
+                                            nrows, &w[0, slots[o], 0], nslots * nrows,
+                                            filters, buf, (v1 - v0) * lanes, v1 - v0)
     finally:
         free(buffers)
 
