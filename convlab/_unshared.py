@@ -57,6 +57,11 @@ __all__ = [
 # Per-thread buffers of the locally connected kernels (one location's filters x a batch
 # chunk) stay below this size, so that they live in the core's cache.
 _LOCATION_BUFFER_BYTES = 1 << 20
+# The weight gradient of a tiled convolution gathers the output gradients of up to this many
+# bytes of locations sharing a kernel, and sums them before reducing its vectors.
+_GROUP_BYTES = 128 << 10
+# The input gradient splits the output rows into up to this many stripes (see there).
+_INPUT_GRADIENT_STRIPES = 8
 # A tiled convolution runs on the locally connected kernels, its kernel slots being the tile
 # positions, unless the batch fills less than this many vectors of those kernels and the
 # phases have at least this many locations on average (enough for a GEMM).
@@ -254,22 +259,19 @@ def _local_grad_input(grad, w3, input_shape, call, dtype, flip, workers):
     plan = _LocalPlan(call, dtype, flip, workers)
     dxt = np.empty((plan.samples, plan.width), dtype)
     dx3 = dx.reshape(g.batch, g.channels, -1)
-    # Two bands of output rows (along the first spatial axis) whose windows do not overlap,
-    # computed side by side, and the seam of rows between them: a seam of
-    # (k - 1) // stride rows keeps the bands' windows apart.
+    # Stripes of output rows (along the first spatial axis) tall enough that a stripe's
+    # windows overlap only those of the next one; a fixed number of them, so that the sums'
+    # order does not depend on the threads.
     rows_out, k, s = g.out_sizes[0], g.k_sizes[0], g.strides[0]
+    height = max((k - 1) // s + 1, -(-rows_out // _INPUT_GRADIENT_STRIPES))
     per_row = call.locations // rows_out
-    middle = rows_out // 2
-    seam = (k - 1) // s
-    if middle - seam >= 1:
-        band_end, seam_end = (middle - seam) * per_row, middle * per_row
-    else:
-        band_end, seam_end = 0, call.locations
+    stripes = np.minimum(np.arange(0, rows_out + height, height), rows_out) * per_row
+    stripes = np.unique(stripes).astype(np.intp)
     for part in plan.chunks():
         grads = np.ascontiguousarray(grad[part], dtype=dtype)
         grads = grads.reshape(grads.shape[0], g.filters, call.locations)
-        _unshared.grad_input(grads, w3, dxt, plan.rows, plan.bases, plan.slots, band_end,
-                             seam_end, plan.threads)
+        _unshared.grad_input(grads, w3, dxt, plan.rows, plan.bases, plan.slots, stripes,
+                             plan.threads)
         _unshared.from_batch_last(dxt, dx3[part], plan.in_sizes, plan.padded, plan.before,
                                   plan.threads)
     return dx
@@ -291,7 +293,7 @@ def _local_grad_weight(grad, x, call, dtype, flip, workers):
     dw = _memory.empty(shape, dtype) if parts == 1 else np.empty(shape, dtype)
     # locations of one slot summed together before their vectors are reduced to numbers
     group = max(1, min(call.locations // call.slots,
-                       _LOCATION_BUFFER_BYTES // (g.filters * plan.width * dtype.itemsize)))
+                       _GROUP_BYTES // (g.filters * plan.width * dtype.itemsize)))
     xt = np.empty((plan.samples, plan.width), dtype)
     for i, part in enumerate(plan.chunks()):
         plan.to_batch_last(x, part, dtype, xt)

@@ -239,32 +239,37 @@ def forward(const real_t[:, ::1] xt, const real_t[:, :, ::1] w, const real_t[:, 
 
 def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w, real_t[:, ::1] dxt,
                Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, Py_ssize_t[::1] slots,
-               Py_ssize_t band_end, Py_ssize_t seam_end, int num_threads):
+               Py_ssize_t[::1] stripes, int num_threads):
     """dxt[bases[o] + rows[r], n] = the sum over the locations o and filters f of
     w[f, slots[o], r] * G[n, f, o]; g (N, F, P), w (F, S, R), dxt (samples, width) with
     N <= width, zeroed here.
 
-    The windows of different locations overlap, so two threads must not add the same
-    locations' windows at once. The locations [0, band_end) and [seam_end, P) are two bands
-    whose windows do not overlap (the caller leaves a seam of locations between them): one
-    task each, over all the images. Then the seam [band_end, seam_end), its image vectors
-    split over the threads. Every sample adds its terms in the same order whatever the
-    number of threads."""
+    The windows of neighbouring locations overlap, so two threads must not add the same
+    samples at once. The locations come in stripes ``stripes[i]:stripes[i + 1]`` whose
+    windows overlap only those of the next stripe: the even stripes run side by side, then
+    the odd ones, each stripe a task over all the images. A single stripe has its image
+    vectors split over the threads instead. Every sample adds its terms in the same order
+    whatever the number of threads."""
     cdef Py_ssize_t images = g.shape[0], filters = w.shape[0], nslots = w.shape[1]
     cdef Py_ssize_t nrows = w.shape[2], width = dxt.shape[1], samples = dxt.shape[0]
-    cdef Py_ssize_t locations = g.shape[2]
+    cdef Py_ssize_t locations = g.shape[2], nstripes = stripes.shape[0] - 1
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
-    cdef Py_ssize_t nvec = width // lanes
-    cdef Py_ssize_t ranges = max(1, min(nvec, num_threads)), task, v0, v1, o, lo, hi
+    cdef Py_ssize_t nvec = width // lanes, thread_count = max(num_threads, 1)
+    cdef Py_ssize_t ranges = 1, task, v0, v1, o, lo, hi, i, parity
     cdef Py_ssize_t zero_steps = max(1, min(samples, 64))
     cdef real_t* buffers
     cdef real_t* buf
     _check(rows, bases, slots, nslots, samples, width, lanes)
-    if not 0 <= band_end <= seam_end <= locations:
-        raise ValueError("local kernels: the bands of locations are out of order")
+    if nstripes < 1 or stripes[0] != 0 or stripes[nstripes] != locations:
+        raise ValueError("local kernels: the stripes do not cover the locations")
+    for i in range(nstripes):
+        if stripes[i + 1] < stripes[i]:
+            raise ValueError("local kernels: the stripes are out of order")
+    if nstripes == 1:
+        ranges = max(1, min(nvec, num_threads))
     if samples == 0:
         return
-    buffers = <real_t*>malloc(<size_t>(2 * filters * width) * sizeof(real_t))
+    buffers = <real_t*>malloc(<size_t>(thread_count * filters * width) * sizeof(real_t))
     if buffers == NULL:
         raise MemoryError("local_conv_grad_input: cannot allocate the per-thread buffers")
     try:
@@ -273,25 +278,25 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w, real_t[:, :
                 lo = samples * task // zero_steps
                 hi = samples * (task + 1) // zero_steps
                 memset(&dxt[lo, 0], 0, <size_t>((hi - lo) * width) * sizeof(real_t))
-            if images == 0 or locations == 0:
-                pass
-            else:
-                for task in prange(2, num_threads=num_threads, schedule='static', chunksize=1):
-                    buf = buffers + task * filters * width
-                    lo = 0 if task == 0 else seam_end
-                    hi = band_end if task == 0 else locations
-                    for o in range(lo, hi):
-                        gather_location(&g[0, 0, 0], images, filters, locations, o, 0, width,
-                                        buf)
-                        grad_input_location(&dxt[0, 0] + bases[o], &rows[0], nrows,
-                                            &w[0, slots[o], 0], nslots * nrows, filters, buf,
-                                            width, nvec)
+            if images > 0 and nstripes > 1:
+                for parity in range(2):
+                    for task in prange((nstripes - parity + 1) // 2, num_threads=num_threads,
+                                       schedule='dynamic', chunksize=1):
+                        i = 2 * task + parity
+                        buf = buffers + threadid() * filters * width
+                        for o in range(stripes[i], stripes[i + 1]):
+                            gather_location(&g[0, 0, 0], images, filters, locations, o, 0,
+                                            width, buf)
+                            grad_input_location(&dxt[0, 0] + bases[o], &rows[0], nrows,
+                                                &w[0, slots[o], 0], nslots * nrows, filters,
+                                                buf, width, nvec)
+            elif images > 0:
                 for task in prange(ranges, num_threads=num_threads, schedule='static',
                                    chunksize=1):
                     v0 = nvec * task // ranges
                     v1 = nvec * (task + 1) // ranges
                     buf = buffers + filters * v0 * lanes
-                    for o in range(band_end, seam_end):
+                    for o in range(locations):
                         gather_location(&g[0, 0, 0], images, filters, locations, o, v0 * lanes,
                                         (v1 - v0) * lanes, buf)
                         grad_input_location(&dxt[0, 0] + bases[o] + v0 * lanes, &rows[0],

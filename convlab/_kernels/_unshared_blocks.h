@@ -243,7 +243,8 @@ static inline void convlab_gin_##T##_##B##x##V(REAL* dx, const Py_ssize_t* rows,
                                                Py_ssize_t gstride) {                       \
     VEC acc[B][V];                                                                         \
     CONVLAB_UNROLL for (int b = 0; b < B; b++)                                             \
-        CONVLAB_UNROLL for (int v = 0; v < V; v++) acc[b][v] = (VEC){0};                   \
+        CONVLAB_UNROLL for (int v = 0; v < V; v++)                                         \
+            acc[b][v] = convlab_load_##T(dx + rows[b] + v * LANES);                        \
     for (Py_ssize_t f = 0; f < filters; f++) {                                             \
         VEC gv[V];                                                                         \
         CONVLAB_UNROLL for (int v = 0; v < V; v++) {                                       \
@@ -256,10 +257,8 @@ static inline void convlab_gin_##T##_##B##x##V(REAL* dx, const Py_ssize_t* rows,
         }                                                                                  \
     }                                                                                      \
     CONVLAB_UNROLL for (int b = 0; b < B; b++)                                             \
-        CONVLAB_UNROLL for (int v = 0; v < V; v++) {                                       \
-            REAL* p = dx + rows[b] + v * LANES;                                            \
-            convlab_store_##T(p, convlab_load_##T(p) + acc[b][v]);                         \
-        }                                                                                  \
+        CONVLAB_UNROLL for (int v = 0; v < V; v++)                                         \
+            convlab_store_##T(dx + rows[b] + v * LANES, acc[b][v]);                        \
 }
 
 CONVLAB_LOCAL_BLOCKS(float, float, convlab_vf, CONVLAB_LANES_FLOAT)
