@@ -51,12 +51,12 @@ cdef extern from "_unshared_blocks.h" nogil:
                                          const float* const* xs, Py_ssize_t nloc,
                                          const Py_ssize_t* rows, Py_ssize_t nrows,
                                          const float* g, Py_ssize_t gstride,
-                                         Py_ssize_t lstride, Py_ssize_t nvec)
+                                         Py_ssize_t lstride, Py_ssize_t width)
     void convlab_local_grad_weight_double(double* dw, Py_ssize_t wstride, Py_ssize_t filters,
                                           const double* const* xs, Py_ssize_t nloc,
                                           const Py_ssize_t* rows, Py_ssize_t nrows,
                                           const double* g, Py_ssize_t gstride,
-                                          Py_ssize_t lstride, Py_ssize_t nvec)
+                                          Py_ssize_t lstride, Py_ssize_t width)
 
 
 def lanes(dtype):
@@ -160,13 +160,13 @@ cdef inline void grad_weight_locations(real_t* dw, Py_ssize_t wstride, Py_ssize_
                                        const real_t** xs, Py_ssize_t nloc,
                                        const Py_ssize_t* rows, Py_ssize_t nrows,
                                        const real_t* g, Py_ssize_t gstride, Py_ssize_t lstride,
-                                       Py_ssize_t nvec) noexcept nogil:
+                                       Py_ssize_t width) noexcept nogil:
     if real_t is float:
         convlab_local_grad_weight_float(dw, wstride, filters, xs, nloc, rows, nrows, g,
-                                        gstride, lstride, nvec)
+                                        gstride, lstride, width)
     else:
         convlab_local_grad_weight_double(dw, wstride, filters, xs, nloc, rows, nrows, g,
-                                         gstride, lstride, nvec)
+                                         gstride, lstride, width)
 
 
 cdef inline void gather_location(const real_t* g, Py_ssize_t images, Py_ssize_t filters,
@@ -319,7 +319,7 @@ def grad_weight(const real_t[:, :, ::1] g, const real_t[:, ::1] xt, real_t[:, :,
     cdef Py_ssize_t nslots = dw.shape[2], nrows = dw.shape[3], width = xt.shape[1]
     cdef Py_ssize_t locations = g.shape[2]
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
-    cdef Py_ssize_t nvec = width // lanes, thread_count = max(num_threads, 1)
+    cdef Py_ssize_t thread_count = max(num_threads, 1)
     cdef Py_ssize_t task, part, s, i, j, f, first, last, count, nloc
     cdef Py_ssize_t lstride = filters * width
     cdef real_t* buffers
@@ -366,7 +366,7 @@ def grad_weight(const real_t[:, :, ::1] g, const real_t[:, ::1] xt, real_t[:, :,
                                         order[first + j], 0, width, buf + j * lstride)
                         xs[j] = &xt[0, 0] + bases[order[first + j]]
                     grad_weight_locations(&dw[part, 0, s, 0], nslots * nrows, filters, xs,
-                                          nloc, &rows[0], nrows, buf, width, lstride, nvec)
+                                          nloc, &rows[0], nrows, buf, width, lstride, width)
                     first = first + nloc
     finally:
         free(buffers)
