@@ -79,3 +79,30 @@ def test_layer_kernels_stay_inside_their_inputs(guarded, rng, dtype):
         g = guarded(y.shape, dtype, rng)
         convlab.conv_grad_input(g, w, x.shape, stride=stride, padding=padding)
         convlab.conv_grad_weight(g, x, w.shape, stride=stride, padding=padding)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unshared_kernels_stay_inside_their_inputs(guarded, rng, dtype):
+    """local_conv / tiled_conv read the weights and the output gradient in place: batches
+    that are not whole vectors, remainders of the register blocks, strides and paddings."""
+    for n, c, f, stride, padding, k in [(1, 1, 1, 1, 0, 1), (5, 3, 5, 2, 1, 3),
+                                        (9, 2, 7, 1, "same", 2), (13, 5, 4, 3, "full", 3)]:
+        x = guarded((n, c, 9, 7), dtype, rng)
+        y_shape = convlab.conv(x, np.ones((f, c, k, k), dtype), stride=stride,
+                               padding=padding).shape
+        w = guarded((f,) + y_shape[2:] + (c, k, k), dtype, rng)
+        y = convlab.local_conv(x, w, stride=stride, padding=padding)
+        np.testing.assert_array_equal(y, convlab.local_conv(x.copy(), w.copy(), stride=stride,
+                                                            padding=padding))
+        g = guarded(y.shape, dtype, rng)
+        convlab.local_conv_grad_input(g, w, x.shape, stride=stride, padding=padding)
+        convlab.local_conv_grad_weight(g, x, w.shape, stride=stride, padding=padding)
+        convlab.local_conv_grad_bias(g)
+        for tiles in [(2, 3), (1, 2), y_shape[2:]]:
+            wt = guarded((f,) + tiles + (c, k, k), dtype, rng)
+            yt = convlab.tiled_conv(x, wt, stride=stride, padding=padding)
+            np.testing.assert_array_equal(yt, convlab.tiled_conv(x.copy(), wt.copy(),
+                                                                 stride=stride, padding=padding))
+            convlab.tiled_conv_grad_input(g, wt, x.shape, stride=stride, padding=padding)
+            convlab.tiled_conv_grad_weight(g, x, wt.shape, stride=stride, padding=padding)
+            convlab.tiled_conv_grad_bias(g, tiles)

@@ -12,9 +12,9 @@ def test_demo_runs_and_its_checks_agree(tmp_path):
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
     for section in ("Correlation vs convolution", "The three modes", "strided result",
-                    "finite differences", "Speed against scipy.signal"):
+                    "finite differences", "Unshared layers", "Speed against scipy.signal"):
         assert section in out, out
     # Each comparison column prints yes/NO; not one may disagree.
     assert " NO" not in out, out
-    assert out.count("yes") >= 2 + 3 + 2 + 2, out
+    assert out.count("yes") >= 2 + 3 + 2 + 2 + 3, out
     assert "True" in out  # the strided result equals the stride-1 result sliced
