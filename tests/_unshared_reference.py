@@ -154,7 +154,6 @@ def tiled_conv_ref(x, w, bias=None, *, stride=1, padding=0, flip=False, dtype=np
 
 def tiled_conv_grad_input_ref(G, w, input_shape, *, stride=1, padding=0, flip=False,
                               dtype=np.float64):
-    d = (np.ndim(w) - 2) // 2
     return local_conv_grad_input_ref(G, tiles_to_local(w, np.shape(G)[2:]), input_shape,
                                      stride=stride, padding=padding, flip=flip, dtype=dtype)
 

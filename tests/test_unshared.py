@@ -29,7 +29,6 @@ from _unshared_reference import (
     tiled_conv_grad_input_ref,
     tiled_conv_grad_weight_ref,
     tiled_conv_ref,
-    tiles_to_local,
 )
 
 FLOATS = (np.float32, np.float64)

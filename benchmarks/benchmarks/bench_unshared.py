@@ -212,7 +212,6 @@ class U2Tiled(_UnsharedCase):
     def _interleave(self, phases):
         # phases: (T, T, N, F, m, m) -> (N, F, m T, m T), location (j T + a, l T + c) from
         # phase (a, c), cropped to the output size
-        torch = self.torch
         y = phases.permute(2, 3, 4, 0, 5, 1).reshape(N, F, PHASE_OUT * TILES,
                                                      PHASE_OUT * TILES)
         return y[:, :, :OUT, :OUT]
