@@ -17,6 +17,7 @@ How they are computed:
   computed by the GEMM path of :func:`convlab.conv`.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -167,6 +168,35 @@ def _gradient_arrays(function, g, other, other_name, shape, shape_name, kind, st
 # Locally connected: the kernels of convlab._kernels._unshared
 
 
+@functools.lru_cache(maxsize=32)
+def _offsets(channels, k3, out3, strides3, padded3, middle, width, flip):
+    """The index arrays of the locally connected kernels (read-only, cached: a training loop
+    asks for the same ones at every step).
+
+    rows[(c, m)]: where tap (c, m) sits inside a window of the batch-last padded input;
+    bases[o]: where the window of location o starts; slots[o]: the kernel of location o,
+    ``o % middle`` (itself for a locally connected layer, its tile position for a tiled
+    one); order, starts: the locations of slot s are ``order[starts[s]:starts[s + 1]]``.
+    """
+    taps = np.indices((channels,) + k3).reshape(4, -1)
+    if flip:
+        taps[1:] = np.array(k3)[:, None] - 1 - taps[1:]
+    _, p1, p2 = padded3
+    p0 = padded3[0]
+    rows = (((taps[0] * p0 + taps[1]) * p1 + taps[2]) * p2 + taps[3]) * width
+    o = np.indices(out3).reshape(3, -1)
+    bases = (((o[0] * strides3[0]) * p1 + o[1] * strides3[1]) * p2 + o[2] * strides3[2]) * width
+    d = len(middle)
+    slots = np.ravel_multi_index(tuple(a % m for a, m in zip(o[3 - d:], middle)), middle)
+    order = np.argsort(slots, kind="stable")
+    starts = np.searchsorted(slots[order], np.arange(math.prod(middle) + 1))
+    arrays = tuple(np.ascontiguousarray(a, dtype=np.intp) for a in (rows, bases, slots, order,
+                                                                     starts))
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
 class _LocalPlan:
     """Where each window and tap sits in the batch-last padded input, and the batch chunk
     converted at a time."""
@@ -190,26 +220,9 @@ class _LocalPlan:
         chunk = max(lanes, chunk // lanes * lanes)
         self.chunk = min(chunk, -(-g.batch // lanes) * lanes) if g.batch else lanes
         self.width = self.chunk
-        # rows[(c, m)]: the tap's offset inside a window; bases[o]: the window's origin
-        taps = np.indices((g.channels,) + lead + g.k_sizes).reshape(4, -1)
-        k3 = lead + g.k_sizes
-        if flip:
-            taps[1:] = np.array(k3)[:, None] - 1 - taps[1:]
-        p0, p1, p2 = self.padded
-        self.rows = ((((taps[0] * p0 + taps[1]) * p1 + taps[2]) * p2 + taps[3])
-                     * self.width).astype(np.intp)
-        s3 = lead + g.strides
-        o = np.indices(lead + g.out_sizes).reshape(3, -1)
-        self.bases = ((((o[0] * s3[0]) * p1 + o[1] * s3[1]) * p2 + o[2] * s3[2])
-                      * self.width).astype(np.intp)
-        # slots[o]: the kernel of location o, o % middle (itself for a locally connected
-        # layer, its tile position for a tiled one); the locations of each slot in order
-        o = o[3 - g.d:]
-        self.slots = np.ravel_multi_index(tuple(a % m for a, m in zip(o, call.middle)),
-                                          call.middle).astype(np.intp)
-        self.order = np.argsort(self.slots, kind="stable").astype(np.intp)
-        self.starts = np.searchsorted(self.slots[self.order],
-                                      np.arange(call.slots + 1)).astype(np.intp)
+        self.rows, self.bases, self.slots, self.order, self.starts = _offsets(
+            g.channels, lead + g.k_sizes, lead + g.out_sizes, lead + g.strides, self.padded,
+            call.middle, self.width, bool(flip))
 
     def chunks(self):
         batch = self.call.geometry.batch

@@ -17,9 +17,10 @@ The output gradient of one location is gathered into such vectors in a per-threa
 and the forward result of one location leaves through one. Nothing the size of the
 unfolded input is ever made: the caller converts the batch a chunk at a time.
 
-Parallelism: the forward and the weight gradient split the locations over the threads
-(each location writes only its own outputs); the input gradient, whose locations add into
-overlapping windows, splits the image vectors instead.
+Parallelism: the forward pass splits the locations over the threads (each location writes
+only its own outputs), the weight gradient its kernel slots (a tiled layer's slots in a
+fixed number of parts); the input gradient, whose locations add into overlapping windows,
+runs stripes of output rows whose windows do not overlap side by side.
 """
 
 from cython.parallel cimport prange, threadid
@@ -182,7 +183,8 @@ cdef inline void gather_location(const real_t* g, Py_ssize_t images, Py_ssize_t 
                 buf[f * width + j] = 0
 
 
-def _check(Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, Py_ssize_t[::1] slots,
+def _check(const Py_ssize_t[::1] rows, const Py_ssize_t[::1] bases,
+           const Py_ssize_t[::1] slots,
            Py_ssize_t nslots, Py_ssize_t samples, Py_ssize_t width, Py_ssize_t lanes):
     # The kernels trust these offsets; one wrong one would read or write out of bounds.
     cdef Py_ssize_t r, o, lo = 0, hi = 0
@@ -201,8 +203,8 @@ def _check(Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, Py_ssize_t[::1] slots,
 
 
 def forward(const real_t[:, ::1] xt, const real_t[:, :, ::1] w, const real_t[:, ::1] bias,
-            real_t[:, :, ::1] y, Py_ssize_t[::1] rows, Py_ssize_t[::1] bases,
-            Py_ssize_t[::1] slots, int num_threads):
+            real_t[:, :, ::1] y, const Py_ssize_t[::1] rows, const Py_ssize_t[::1] bases,
+            const Py_ssize_t[::1] slots, int num_threads):
     """y[n, f, o] = bias[f, s] + sum_r w[f, s, r] * xt[bases[o] + rows[r], n] with s = slots[o];
     xt (samples, width), w (F, S, R), bias (F, S) or (0, 0) for none, y (N, F, P) with
     N <= width."""
@@ -238,8 +240,8 @@ def forward(const real_t[:, ::1] xt, const real_t[:, :, ::1] w, const real_t[:, 
 
 
 def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w, real_t[:, ::1] dxt,
-               Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, Py_ssize_t[::1] slots,
-               Py_ssize_t[::1] stripes, int num_threads):
+               const Py_ssize_t[::1] rows, const Py_ssize_t[::1] bases,
+               const Py_ssize_t[::1] slots, const Py_ssize_t[::1] stripes, int num_threads):
     """dxt[bases[o] + rows[r], n] = the sum over the locations o and filters f of
     w[f, slots[o], r] * G[n, f, o]; g (N, F, P), w (F, S, R), dxt (samples, width) with
     N <= width, zeroed here.
@@ -307,8 +309,9 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w, real_t[:, :
 
 
 def grad_weight(const real_t[:, :, ::1] g, const real_t[:, ::1] xt, real_t[:, :, :, ::1] dw,
-                Py_ssize_t[::1] rows, Py_ssize_t[::1] bases, Py_ssize_t[::1] slots,
-                Py_ssize_t[::1] order, Py_ssize_t[::1] starts, Py_ssize_t group,
+                const Py_ssize_t[::1] rows, const Py_ssize_t[::1] bases,
+                const Py_ssize_t[::1] slots, const Py_ssize_t[::1] order,
+                const Py_ssize_t[::1] starts, Py_ssize_t group,
                 bint accumulate, int num_threads):
     """dw[p, f, s, r] (+)= sum_n G[n, f, o] * xt[bases[o] + rows[r], n] summed over the p-th of
     ``dw.shape[0]`` equal ranges of the locations o of slot s, which are

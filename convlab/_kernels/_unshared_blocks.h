@@ -10,10 +10,13 @@
  *
  * The weight gradient takes several locations that share their kernel (a tiled convolution)
  * at once, x = xs[l] and g + l * lstride for the l-th, and reduces the vectors of per-lane
- * sums to numbers once for all of them. Each sum runs over vectors of images: a weight is loaded once and multiplies a whole
+ * sums to numbers once for all of them.
+ *
+ * Each sum runs over vectors of images: a weight is loaded once and multiplies a whole
  * vector of images. The blocks are written with the GCC / Clang vector extension (32-byte
- * vectors: AVX2, or halves of them on older machines); other compilers get plain C loops
- * with the same sums.
+ * vectors: AVX2, or halves of them on older machines; 64-byte float64 vectors on AVX-512
+ * machines, see CONVLAB_UNSHARED_BYTES_DOUBLE); other compilers get plain C loops with the
+ * same sums.
  */
 #ifndef CONVLAB_UNSHARED_BLOCKS_H
 #define CONVLAB_UNSHARED_BLOCKS_H
@@ -102,7 +105,9 @@ static inline void convlab_add_sums4_double(convlab_vd_gw a, convlab_vd_gw b,
 #define CONVLAB_LOCAL_BLOCKS(T, REAL, VEC, LANES, GVEC, GLANES)                             \
 static inline VEC convlab_load_##T(const REAL* p) { VEC v; memcpy(&v, p, sizeof v); return v; } \
 static inline void convlab_store_##T(REAL* p, VEC v) { memcpy(p, &v, sizeof v); }          \
-static inline GVEC convlab_gload_##T(const REAL* p) { GVEC v; memcpy(&v, p, sizeof v); return v; } \
+static inline GVEC convlab_gload_##T(const REAL* p) {                                      \
+    GVEC v; memcpy(&v, p, sizeof v); return v;                                             \
+}                                                                                           \
                                                                                             \
 /* forward: B filters x V image vectors of out, summed over the taps */                    \
 CONVLAB_LOCAL_FORWARD_BLOCK(T, REAL, VEC, LANES, 4, 4)                                     \
@@ -300,7 +305,8 @@ static void convlab_local_grad_input_##T(REAL* dx, const Py_ssize_t* rows,      
     for (Py_ssize_t r = 0; r < nrows; r++)                                                 \
         for (Py_ssize_t n = 0; n < nvec * LANES; n++) {                                    \
             REAL sum = 0;                                                                  \
-            for (Py_ssize_t f = 0; f < filters; f++) sum += w[f * wstride + r] * g[f * gstride + n]; \
+            for (Py_ssize_t f = 0; f < filters; f++)                                       \
+                sum += w[f * wstride + r] * g[f * gstride + n];                            \
             dx[rows[r] + n] += sum;                                                        \
         }                                                                                  \
 }                                                                                           \
