@@ -392,9 +392,9 @@ def local_conv(x, w, bias=None, *, stride=1, padding=0, flip=False, workers=None
     Notes
     -----
     Each location is a small matrix product over the batch; the input is copied batch-last
-    (images adjacent in memory) a chunk of at most 128 MiB at a time, and the unfolded input
-    (every window of every image) is never formed. With identical kernels at every location
-    the result equals :func:`convlab.conv`.
+    (images adjacent in memory) a chunk of up to 128 MiB at a time (never less than one vector
+    of 4 to 8 images), and the unfolded input (every window of every image) is never formed.
+    With identical kernels at every location the result equals :func:`convlab.conv`.
 
     Examples
     --------
