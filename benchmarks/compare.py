@@ -1,6 +1,6 @@
 """Time convlab next to its anchors and print the ratios as a table.
 
-    python benchmarks/compare.py [--quick] [--filter S2] [--filter L ...]
+    python benchmarks/compare.py [--quick] [--filter S2] [--filter L ...] [--filter P1]
 
 Runs the ``time_*`` methods of the asv benchmark classes in ``benchmarks/benchmarks/``
 (one source of truth: the same inputs, the same calls), without asv. For every case, dtype
@@ -69,7 +69,7 @@ import scipy  # noqa: E402
 import convlab  # noqa: E402
 
 # The script's folder is sys.path[0], so this is benchmarks/benchmarks/, the asv suite.
-from benchmarks import bench_layers, bench_signal, bench_unshared  # noqa: E402
+from benchmarks import bench_layers, bench_separable, bench_signal, bench_unshared  # noqa: E402
 
 CLASSES = [
     bench_signal.S1Correlate1D,
@@ -83,6 +83,7 @@ CLASSES = [
     bench_layers.L4Conv1x1,
     bench_unshared.U1LocallyConnected,
     bench_unshared.U2Tiled,
+    bench_separable.P1SeparableGaussian,
 ]
 # The cases whose anchors are PyTorch (multi-threaded, timed at the row's worker count).
 TORCH_MODULES = {bench_layers.__name__, bench_unshared.__name__}
@@ -131,6 +132,11 @@ TARGETS = [
     dict(case="U2", variant="forward + grads", workers=2, kind="fastest", value=1.5),
     dict(case="U1", variant="forward + grads", workers=2, kind="peakmem",
          anchor="torch F.unfold + einsum", value=0.5),
+    # issue 5 (P1 so far): separable passes against the direct and the FFT anchor
+    dict(case="P1", variant="separable", workers=2, kind="anchor",
+         anchor="scipy.ndimage.correlate1d x2", value=4.0),
+    dict(case="P1", variant="separable", workers=2, kind="anchor",
+         anchor="scipy.signal.fftconvolve (dense)", value=2.0),
 ]
 
 

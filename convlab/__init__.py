@@ -19,6 +19,13 @@ from convlab._unshared import (
     tiled_conv_grad_input,
     tiled_conv_grad_weight,
 )
+from convlab._separable import (
+    convolve_separable,
+    convolve_separable_grad,
+    correlate_separable,
+    correlate_separable_grad,
+    separable_factors,
+)
 from convlab._signal import choose_method, convolve, convolve_grad, correlate, correlate_grad
 from convlab._workers import set_workers
 
@@ -30,6 +37,11 @@ __all__ = [
     "correlate_grad",
     "convolve_grad",
     "choose_method",
+    "correlate_separable",
+    "convolve_separable",
+    "correlate_separable_grad",
+    "convolve_separable_grad",
+    "separable_factors",
     "conv",
     "conv_grad_input",
     "conv_grad_weight",

@@ -1,5 +1,6 @@
 """The public API: ``convlab.__all__`` holds exactly the names SPEC assigns (so far: issue 2's
-signal-level functions, issue 3's layer-level convolution and issue 4's unshared layers), each importable with a numpydoc docstring; every module of the
+signal-level functions, issue 3's layer-level convolution, issue 4's unshared layers and
+issue 5's separable signal-level functions), each importable with a numpydoc docstring; every module of the
 installed package imports (a ``.py`` left out of meson's install_sources is caught here)."""
 
 import importlib
@@ -21,8 +22,11 @@ ISSUE_3_NAMES = {"conv", "conv_grad_input", "conv_grad_weight", "conv_grad_bias"
 # SPEC §3.2 / §3.3, issue 4: locally connected and tiled convolution.
 ISSUE_4_NAMES = {"local_conv", "local_conv_grad_input", "local_conv_grad_weight", "local_conv_grad_bias",
                  "tiled_conv", "tiled_conv_grad_input", "tiled_conv_grad_weight", "tiled_conv_grad_bias"}
+# SPEC §2, issue 5 (first part): separable correlation and kernel factorisation.
+ISSUE_5_NAMES = {"correlate_separable", "convolve_separable", "correlate_separable_grad",
+                 "convolve_separable_grad", "separable_factors"}
 DOCUMENTED_UTILITIES = set()  # convlab/__init__.py (0.1.0.dev0) exports none besides the above
-PUBLIC = ISSUE_2_NAMES | ISSUE_3_NAMES | ISSUE_4_NAMES | DOCUMENTED_UTILITIES
+PUBLIC = ISSUE_2_NAMES | ISSUE_3_NAMES | ISSUE_4_NAMES | ISSUE_5_NAMES | DOCUMENTED_UTILITIES
 
 SOURCE_PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "convlab"
 
