@@ -84,6 +84,7 @@ CLASSES = [
     bench_unshared.U1LocallyConnected,
     bench_unshared.U2Tiled,
     bench_separable.P1SeparableGaussian,
+    bench_separable.P2AutoDetects,
 ]
 # The cases whose anchors are PyTorch (multi-threaded, timed at the row's worker count).
 TORCH_MODULES = {bench_layers.__name__, bench_unshared.__name__}
@@ -137,6 +138,8 @@ TARGETS = [
          anchor="scipy.ndimage.correlate1d x2", value=4.0),
     dict(case="P1", variant="separable", workers=2, kind="anchor",
          anchor="scipy.signal.fftconvolve (dense)", value=2.0),
+    dict(case="P2", variant="auto, dense kernel", workers=2, kind="slower",
+         other="separable", value=1.2),
 ]
 
 
@@ -648,7 +651,7 @@ def main(argv=None):
               + "PyTorch time / convlab time (higher is better), both at the row's worker "
               "count (torch.set_num_threads(workers)), timed in the same pass.")
     print("measured: vs the named anchor, the fastest anchor, or convlab's own variant "
-          "(S4: stride-1 time / stride-2 time; gradients: gradient time / forward time).")
+          "(S4: stride-1 time / stride-2 time; gradients: gradient time / forward time; P2: auto time / separable time).")
     if memory_rows:
         print("peak memory measured: convlab's increase / PyTorch's increase (lower is "
               "better); '(>=)': a lower bound (peak mark not resettable here).")

@@ -476,16 +476,13 @@ def separable_factors(kernel, *, rank=None, rtol=None):
     if not np.any(k):
         return []
     vectors = []
-    for axis in range(k.ndim):
-        unfolding = np.moveaxis(k, axis, 0).reshape(k.shape[axis], -1)
-        u, s, _ = np.linalg.svd(unfolding, full_matrices=False)
-        found = int(np.sum(s > rtol * s[0]))
+    for axis, (found, u) in enumerate(_unfoldings(k, rtol)):
         if found > 1:
             raise ValueError(f"separable_factors: the kernel is not of rank 1: its unfolding "
-                             f"along axis {axis} has rank {found} (singular values above "
-                             f"rtol * s_max = {rtol * s[0]:.3g}); a kernel with {k.ndim} axes "
-                             "is factored only when it is an outer product of 1-D kernels")
-        vectors.append(u[:, 0])
+                             f"along axis {axis} has rank {found} (singular values above rtol "
+                             f"* s_max); a kernel with {k.ndim} axes is factored only when it "
+                             "is an outer product of 1-D kernels")
+        vectors.append(u)
     # the scale: the kernel's component along the outer product of the unit vectors
     outer = vectors[0]
     for v in vectors[1:]:
@@ -494,3 +491,150 @@ def separable_factors(kernel, *, rank=None, rtol=None):
     factors = [np.ascontiguousarray(vectors[0] * scale)] + [np.ascontiguousarray(v)
                                                             for v in vectors[1:]]
     return [tuple(f.astype(dtype, copy=False) for f in factors)]
+
+
+def _unfoldings(k, rtol):
+    """For each axis: (the rank of the kernel unfolded along it, its leading singular
+    vector), the rank counting the singular values above ``rtol * s_max``."""
+    out = []
+    for axis in range(k.ndim):
+        unfolding = np.moveaxis(k, axis, 0).reshape(k.shape[axis], -1)
+        u, s, _ = np.linalg.svd(unfolding, full_matrices=False)
+        out.append((int(np.sum(s > rtol * s[0])), u[:, 0]))
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# method="separable" and the separable choice of method="auto" in correlate / convolve
+
+# 'auto' looks for a separable kernel only when the dense operation is estimated to take at
+# least this long (the test is an SVD of the kernel) ...
+_DETECT_MIN_SECONDS = 1e-4
+# ... and takes the passes only when they are estimated this much cheaper than the dense
+# operation (the passes group the sums differently, so the dense call wins a close race).
+_SEPARABLE_ADVANTAGE = 1.25
+
+
+def _dense_kernel(in2, axes):
+    """in2 over the convolved axes only (in `axes` order), or None when it varies along a
+    non-convolved axis (a batch of kernels)."""
+    moved = np.moveaxis(in2, axes, range(len(axes)))
+    if any(n != 1 for n in moved.shape[len(axes):]):
+        return None
+    return moved.reshape(moved.shape[:len(axes)])
+
+
+def _rank_one(kernel, dtype):
+    """(1-D factors, rank): the factors when `kernel` has rank 1 (or 0) within
+    :func:`separable_factors`' tolerance, else (None, a description of its rank)."""
+    kernel = np.asarray(kernel, dtype=dtype)
+    if kernel.ndim == 1:
+        return [kernel], "1"
+    if kernel.ndim > 2 and np.any(kernel):
+        ranks = [found for found, _ in _unfoldings(kernel, max(kernel.shape)
+                                                   * np.finfo(kernel.dtype).eps)]
+        if max(ranks) > 1:
+            axis = int(np.argmax(ranks))
+            return None, f"{ranks[axis]} along axis {axis} (the rank of its unfolding there)"
+    terms = separable_factors(kernel)
+    if not terms:
+        return [np.zeros(n, dtype) for n in kernel.shape], "0"
+    if len(terms) == 1:
+        return list(terms[0]), "1"
+    return None, f"{len(terms)}"
+
+
+def _chosen_seconds(a_shape, k_shape, offsets, lengths, strides, dtype):
+    from convlab import _methods
+
+    ones = (1,) * len(lengths)
+    direct, fft = _methods.estimate_seconds(a_shape, k_shape, offsets, lengths, strides, ones,
+                                            dtype)
+    return fft if fft * _methods._FFT_ADVANTAGE < direct else direct
+
+
+def _estimates(plan, taps):
+    """Estimated seconds of (the dense operation, the passes) for a plan of
+    ``convlab._signal`` whose kernel factors have lengths `taps`."""
+    d = len(plan.axes)
+    nb = plan.a.ndim - d
+    dense = _chosen_seconds(plan.a.shape, plan.kernel.shape, plan.offsets, plan.lengths,
+                            plan.strides, plan.dtype)
+    sizes = list(plan.a.shape[nb:])
+    passes = 0.0
+    for i in range(d):
+        k_shape = [1] * d
+        k_shape[i] = taps[i]
+        offsets, lengths, strides = [0] * d, list(sizes), [1] * d
+        offsets[i], lengths[i], strides[i] = plan.offsets[i], plan.lengths[i], plan.strides[i]
+        passes += _chosen_seconds(plan.a.shape[:nb] + tuple(sizes), (1,) * nb + tuple(k_shape),
+                                  offsets, lengths, strides, plan.dtype)
+        sizes[i] = plan.lengths[i]
+    return dense, passes
+
+
+def _all_finite(x):
+    # a finite sum means every value is finite; an infinite one may be an overflow of
+    # finite values, which the exact test tells apart
+    if x.dtype.kind not in "fc":
+        return True
+    with np.errstate(all="ignore"):
+        if np.isfinite(np.add.reduce(x, axis=None)):
+            return True
+    return bool(np.isfinite(x).all())
+
+
+def auto_factors(plan, in2):
+    """The 1-D factors 'auto' uses for a plan of ``convlab._signal`` (its passes cheaper
+    than the dense operation, an exactly separable kernel), or None."""
+    d = len(plan.axes)
+    if d < 2 or sum(plan.kernel.shape[plan.a.ndim - d:][i] > 1 for i in range(d)) < 2:
+        return None
+    kernel = _dense_kernel(np.asarray(in2), plan.axes)
+    if kernel is None:
+        return None
+    dense, passes = _estimates(plan, kernel.shape)
+    if dense < _DETECT_MIN_SECONDS or passes * _SEPARABLE_ADVANTAGE >= dense:
+        return None
+    if not np.isfinite(kernel).all():
+        return None
+    factors, _ = _rank_one(kernel, plan.dtype)
+    if factors is None or not _all_finite(plan.a):
+        return None
+    return factors
+
+
+def separable_call(function, in1, in2, mode, stride, axes, workers, flip, plan, required):
+    """``correlate`` / ``convolve`` through the passes: for ``method='separable'``
+    (`required`: a kernel not of rank 1 is a ValueError), or for 'auto' when it pays
+    (None when it does not)."""
+    one_pass = convolve_separable if flip else correlate_separable
+    in2 = np.asarray(in2)
+    if not required:
+        factors = auto_factors(plan, in2)
+        if factors is None:
+            return None
+        return one_pass(in1, factors, mode, stride=stride, axes=plan.axes, workers=workers)
+    in1 = np.asarray(in1)
+    kernel = _dense_kernel(in2, plan.axes)
+    if kernel is not None:
+        factors, rank = _rank_one(kernel, plan.dtype)
+        if factors is None:
+            raise ValueError(f"{function}(method='separable'): the kernel in2 must have rank 1 "
+                             f"(an outer product of 1-D kernels); it has rank {rank}. "
+                             "Use convlab.separable_factors with rank=r and add the r "
+                             "separable results, or another method")
+        return one_pass(in1, factors, mode, stride=stride, axes=plan.axes, workers=workers)
+    # a batch of kernels along non-convolved axes: each its own factors
+    out = np.empty(plan.out_shape, plan.dtype)
+    batch_axes = [ax for ax in range(in2.ndim) if ax not in plan.axes and in2.shape[ax] > 1]
+    for index in np.ndindex(*(in2.shape[ax] for ax in batch_axes)):
+        pick2 = [slice(None)] * in2.ndim
+        pick1 = [slice(None)] * in1.ndim
+        for ax, i in zip(batch_axes, index):
+            pick2[ax] = slice(i, i + 1)
+            pick1[ax] = slice(i, i + 1) if in1.shape[ax] > 1 else slice(0, 1)
+        sub = correlate if not flip else convolve
+        out[tuple(pick2)] = sub(in1[tuple(pick1)], in2[tuple(pick2)], mode, method="separable",
+                                stride=stride, axes=plan.axes, workers=workers)
+    return out

@@ -20,7 +20,7 @@ from convlab._workers import resolve_workers
 
 __all__ = ["correlate", "convolve", "correlate_grad", "convolve_grad", "choose_method"]
 
-METHODS = ("auto", "direct", "fft")
+METHODS = ("auto", "direct", "fft", "separable")
 
 
 @dataclass
@@ -130,6 +130,13 @@ def _forward(function, in1, in2, mode, method, stride, axes, workers, flip):
     if not plan.axes:
         with _arithmetic_quietly():
             return np.asarray(plan.a * plan.kernel, dtype=plan.dtype)
+    if method in ("auto", "separable"):
+        from convlab._separable import separable_call
+
+        result = separable_call(function, in1, in2, mode, stride, plan.axes, workers, flip,
+                                plan, required=method == "separable")
+        if result is not None:
+            return result
     ones = (1,) * len(plan.axes)
     shapes = (plan.a.shape, plan.kernel.shape, plan.offsets, plan.lengths, plan.strides, ones)
     chosen = _pick(method, shapes, plan.dtype, (plan.a, plan.kernel))
@@ -217,11 +224,13 @@ def correlate(in1, in2, mode="full", method="auto", *, stride=1, axes=None, work
         positions where one input lies entirely inside the other (one input must be at least
         as large as the other along every convolved axis). 'same': ``N`` outputs centred as
         SciPy centres them (for an even kernel the extra zero goes before the signal).
-    method : {'auto', 'direct', 'fft'}, optional
+    method : {'auto', 'direct', 'fft', 'separable'}, optional
         'direct' sums term by term (Cython, OpenMP), 'fft' uses :mod:`scipy.fft` (real
-        transforms for real inputs; the result of real inputs is real), 'auto' picks the
-        cheaper by a cost model, preferring 'direct' when the costs are comparable and always
-        when an input holds NaN or Inf. See :func:`choose_method`.
+        transforms for real inputs; the result of real inputs is real), 'separable' factors
+        the kernel into 1-D kernels and runs one pass per axis (a ValueError naming the
+        rank when the kernel is not of rank 1), 'auto' picks the cheapest by a cost model,
+        preferring 'direct' when the costs are comparable and always when an input holds
+        NaN or Inf. See :func:`choose_method`.
     stride : int or sequence of int, optional
         Keep every ``stride``-th output along each convolved axis (one value per axis in
         `axes` order, or one for all), starting with the first.
@@ -292,7 +301,7 @@ def convolve(in1, in2, mode="full", method="auto", *, stride=1, axes=None, worke
         Second input (the kernel); same number of dimensions as `in1`.
     mode : {'full', 'valid', 'same'}, optional
         Output size rule, as in :func:`correlate`.
-    method : {'auto', 'direct', 'fft'}, optional
+    method : {'auto', 'direct', 'fft', 'separable'}, optional
         How to compute, as in :func:`correlate`.
     stride : int or sequence of int, optional
         Keep every ``stride``-th output along each convolved axis.
@@ -450,7 +459,7 @@ def convolve_grad(grad_out, in1, in2, mode="full", *, stride=1, axes=None, worke
 
 
 def choose_method(in1, in2, mode="full", *, stride=1, axes=None):
-    """The method ``method='auto'`` would use for these inputs: 'direct' or 'fft'.
+    """The method ``method='auto'`` would use for these inputs: 'direct', 'fft' or 'separable'.
 
     The choice depends on the shapes, the dtype, the mode and the stride (a cost model
     calibrated on the development machine), never on the memory layout. Direct summation is
@@ -470,7 +479,9 @@ def choose_method(in1, in2, mode="full", *, stride=1, axes=None):
     Returns
     -------
     str
-        'direct' or 'fft'.
+        'direct', 'fft' or 'separable' (a kernel of rank 1 within
+        :func:`separable_factors`' tolerance, the same for every broadcast slice, whose
+        passes are estimated clearly cheaper; never for inputs holding NaN or Inf).
 
     Raises
     ------
@@ -489,10 +500,19 @@ def choose_method(in1, in2, mode="full", *, stride=1, axes=None):
     'direct'
     >>> convlab.choose_method(np.ones((512, 512)), np.ones((64, 64)), mode="same")
     'fft'
+
+    A box blur is an outer product of two 1-D kernels: one pass per axis.
+
+    >>> convlab.choose_method(np.ones((512, 512)), np.ones((15, 15)), mode="same")
+    'separable'
     """
     plan = _plan("choose_method", in1, in2, mode, stride, axes, flip=False)
     if not plan.axes:
         return "direct"
+    from convlab._separable import auto_factors
+
+    if auto_factors(plan, in2) is not None:
+        return "separable"
     ones = (1,) * len(plan.axes)
     shapes = (plan.a.shape, plan.kernel.shape, plan.offsets, plan.lengths, plan.strides, ones)
     return _pick("auto", shapes, plan.dtype, (plan.a, plan.kernel))

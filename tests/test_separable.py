@@ -349,3 +349,80 @@ def test_errors(case):
         fn()
     for fragment in fragments:
         assert fragment in str(info.value), (fragment, str(info.value))
+
+
+# ------------------------------------------------------------------------------ method="separable" / "auto"
+
+
+@pytest.mark.parametrize("dtype", ALL, ids=DTYPE_ID)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("function", ["correlate", "convolve"])
+def test_method_separable_matches_dense(function, mode, dtype, rng):
+    x = random_array(rng, (13, 11, 4), dtype)
+    kernels = [random_array(rng, (n,), dtype) for n in (4, 3)]
+    K = dense(kernels, 3, (0, 1))
+    got = getattr(convlab, function)(x, K, mode, method="separable", stride=(2, 1), axes=(0, 1))
+    want = oracle(function, x, kernels, mode, (0, 1), (2, 1))
+    assert got.dtype == np.dtype(dtype)
+    assert_matches(got, want, 10 * tolerance(function, x, kernels, mode, (0, 1), (2, 1), dtype))
+
+
+def test_method_separable_batch_of_kernels(rng):
+    """A kernel varying along a non-convolved axis: each slice factored on its own."""
+    x = random_array(rng, (3, 9, 8), np.float64)
+    kernels = [[random_array(rng, (n,), np.float64) for n in (3, 2)] for _ in range(3)]
+    K = np.stack([np.outer(a, b) for a, b in kernels])          # (3, 3, 2)
+    got = convlab.correlate(x, K, "same", method="separable", axes=(1, 2))
+    want = np.stack([scipy.signal.correlate(x[i], K[i], "same") for i in range(3)])
+    assert_matches(got, want, 1e-12 * (1 + np.abs(want)))
+    with pytest.raises(ValueError, match="rank 2"):
+        convlab.correlate(x, K + rng.standard_normal(K.shape), "same", method="separable",
+                          axes=(1, 2))
+
+
+@pytest.mark.parametrize("function", ["correlate", "convolve"])
+def test_method_separable_names_the_rank(function, rng):
+    x = np.ones((12, 12))
+    with pytest.raises(ValueError, match="rank 2") as info:
+        getattr(convlab, function)(x, np.eye(2), method="separable")
+    assert "separable_factors" in str(info.value)
+    K = np.zeros((3, 3, 3))
+    K[0, 0, 0] = K[1, 1, 1] = 1.0
+    with pytest.raises(ValueError, match="rank 2 along axis 0"):
+        getattr(convlab, function)(np.ones((5, 5, 5)), K, method="separable")
+    # a 1-D kernel and a zero kernel are separable
+    assert_matches(convlab.correlate(np.arange(5.0), [1.0, 2.0], method="separable"),
+                   scipy.signal.correlate(np.arange(5.0), [1.0, 2.0]), 1e-12)
+    assert not np.any(convlab.correlate(np.ones((6, 6)), np.zeros((3, 3)), method="separable"))
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_ID)
+def test_auto_detects_separable_kernels(dtype, rng):
+    """'auto' finds an exactly separable kernel when its passes are much cheaper, with a
+    result equal to the dense one to tolerance; a kernel of rank 2 stays dense."""
+    x = random_array(rng, (300, 280), dtype)
+    a, b = random_array(rng, (15,), dtype), random_array(rng, (13,), dtype)
+    K = np.outer(a, b)
+    assert convlab.choose_method(x, K, "same") == "separable"
+    got = convlab.correlate(x, K, "same")
+    assert_matches(got, oracle("correlate", x, [a, b], "same", (0, 1), (1, 1)),
+                   10 * tolerance("correlate", x, [a, b], "same", (0, 1), (1, 1), dtype))
+    rank2 = K + np.outer(b[:1].repeat(15), a[:1].repeat(13)) * np.arange(15)[:, None]
+    assert convlab.choose_method(x, rank2, "same") != "separable"
+    # the same choice for any memory layout
+    assert convlab.choose_method(np.asfortranarray(x), K[::-1].copy()[::-1], "same") == "separable"
+    # tiny problems are not worth the test
+    assert convlab.choose_method(np.ones((8, 8)), np.ones((3, 3))) == "direct"
+
+
+def test_auto_keeps_non_finite_inputs_dense(rng):
+    x = rng.standard_normal((300, 280))
+    K = np.outer(np.ones(15), np.ones(13))
+    x[5, 7] = np.nan
+    assert convlab.choose_method(x, K, "same") == "direct"
+    got = convlab.correlate(x, K, "same")
+    want = convlab.correlate(x, K, "same", method="direct")
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    K2 = K.copy()
+    K2[0, 0] = np.inf
+    assert convlab.choose_method(rng.standard_normal((300, 280)), K2, "same") != "separable"

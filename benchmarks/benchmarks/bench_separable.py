@@ -71,3 +71,25 @@ class P1SeparableGaussian:
     @anchor("scipy.signal.sepfir2d", group="interior")
     def time_sepfir2d(self, dtype, workers):
         return scipy.signal.sepfir2d(self.x, self.g, self.g)[EDGE:-EDGE, EDGE:-EDGE]
+
+
+class P2AutoDetects:
+    """P2: P1 through ``correlate(x, dense_kernel, 'same')`` with method='auto', which must
+    find the separable kernel; next to P1's explicit passes."""
+
+    params = [DTYPES, WORKERS]
+    param_names = ["dtype", "workers"]
+    timeout = 300
+    case = "P2"
+    description = "P1 through correlate(method='auto') with the dense 31 x 31 kernel"
+
+    def setup(self, dtype, workers):
+        P1SeparableGaussian.setup(self, dtype, workers)
+
+    @convlab_variant("auto, dense kernel")
+    def time_convlab_auto(self, dtype, workers):
+        return convlab.correlate(self.x, self.dense, "same", workers=workers)
+
+    @convlab_variant("separable")
+    def time_convlab_separable(self, dtype, workers):
+        return convlab.correlate_separable(self.x, [self.g, self.g], "same", workers=workers)
