@@ -8,6 +8,8 @@ rule of the dense call (SciPy's 'valid' swap and 'same' centring, complex conjug
 broadcasting over the other axes) holds pass by pass.
 """
 
+import warnings
+
 import numpy as np
 
 from convlab._shapes import SIGNAL_MODES, signal_axis_geometry, strided_length, valid_mode_order
@@ -604,10 +606,12 @@ def auto_factors(plan, in2):
     return factors
 
 
-def separable_call(function, in1, in2, mode, stride, axes, workers, flip, plan, required):
+def separable_call(function, in1, in2, mode, stride, axes, workers, flip, plan, required,
+                   rank=None):
     """``correlate`` / ``convolve`` through the passes: for ``method='separable'``
-    (`required`: a kernel not of rank 1 is a ValueError), or for 'auto' when it pays
-    (None when it does not)."""
+    (`required`: a kernel of a rank above `rank`, default 1, is a ValueError for N-D
+    kernels and an approximation with a RuntimeWarning for 2-D ones), or for 'auto' when it
+    pays (None when it does not)."""
     one_pass = convolve_separable if flip else correlate_separable
     in2 = np.asarray(in2)
     if not required:
@@ -615,16 +619,18 @@ def separable_call(function, in1, in2, mode, stride, axes, workers, flip, plan, 
         if factors is None:
             return None
         return one_pass(in1, factors, mode, stride=stride, axes=plan.axes, workers=workers)
+    if rank is not None:
+        rank = normalize_positive_ints(rank, 1, "rank")[0]
     in1 = np.asarray(in1)
     kernel = _dense_kernel(in2, plan.axes)
     if kernel is not None:
-        factors, rank = _rank_one(kernel, plan.dtype)
-        if factors is None:
-            raise ValueError(f"{function}(method='separable'): the kernel in2 must have rank 1 "
-                             f"(an outer product of 1-D kernels); it has rank {rank}. "
-                             "Use convlab.separable_factors with rank=r and add the r "
-                             "separable results, or another method")
-        return one_pass(in1, factors, mode, stride=stride, axes=plan.axes, workers=workers)
+        terms = _terms(function, kernel, plan.dtype, rank)
+        result = None
+        for term in terms:
+            part = one_pass(in1, list(term), mode, stride=stride, axes=plan.axes,
+                            workers=workers)
+            result = part if result is None else result + part
+        return result
     # a batch of kernels along non-convolved axes: each its own factors
     out = np.empty(plan.out_shape, plan.dtype)
     batch_axes = [ax for ax in range(in2.ndim) if ax not in plan.axes and in2.shape[ax] > 1]
@@ -636,5 +642,27 @@ def separable_call(function, in1, in2, mode, stride, axes, workers, flip, plan, 
             pick1[ax] = slice(i, i + 1) if in1.shape[ax] > 1 else slice(0, 1)
         sub = correlate if not flip else convolve
         out[tuple(pick2)] = sub(in1[tuple(pick1)], in2[tuple(pick2)], mode, method="separable",
-                                stride=stride, axes=plan.axes, workers=workers)
+                                stride=stride, axes=plan.axes, workers=workers, rank=rank)
     return out
+
+
+def _terms(function, kernel, dtype, rank):
+    """The separable terms of `kernel` for method='separable' with `rank` (None: 1)."""
+    factors, found = _rank_one(kernel, dtype)
+    if factors is not None:
+        return [factors]
+    if rank is None or kernel.ndim > 2:
+        raise ValueError(f"{function}(method='separable'): the kernel in2 must have rank 1 "
+                         f"(an outer product of 1-D kernels); it has rank {found}. Pass "
+                         "rank=r for a sum of r separable terms (2-D kernels), or use another "
+                         "method")
+    kernel = np.asarray(kernel, dtype=dtype)
+    exact = separable_factors(kernel)
+    if len(exact) <= rank:
+        return exact
+    s = np.linalg.svd(kernel, compute_uv=False)
+    warnings.warn(f"{function}(method='separable', rank={rank}): the kernel has rank "
+                  f"{len(exact)}; the result uses its best rank-{rank} approximation, of "
+                  f"relative 2-norm error {s[rank] / s[0]:.3g} (the largest dropped singular "
+                  "value over the largest one)", RuntimeWarning, stacklevel=5)
+    return separable_factors(kernel, rank=rank)

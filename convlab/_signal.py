@@ -123,8 +123,11 @@ _ENGINES = {"direct": _methods.direct_correlate, "fft": _methods.fft_correlate}
 _ADJOINTS = {"direct": _methods.direct_correlate_adjoint, "fft": _methods.fft_correlate_adjoint}
 
 
-def _forward(function, in1, in2, mode, method, stride, axes, workers, flip):
+def _forward(function, in1, in2, mode, method, stride, axes, workers, flip, rank=None):
     check_choice(method, "method", METHODS)
+    if rank is not None and method != "separable":
+        raise ValueError(f"{function}: rank={rank!r} applies to method='separable' only; got "
+                         f"method={method!r}")
     plan = _plan(function, in1, in2, mode, stride, axes, flip)
     threads = resolve_workers(workers)
     if not plan.axes:
@@ -134,7 +137,7 @@ def _forward(function, in1, in2, mode, method, stride, axes, workers, flip):
         from convlab._separable import separable_call
 
         result = separable_call(function, in1, in2, mode, stride, plan.axes, workers, flip,
-                                plan, required=method == "separable")
+                                plan, required=method == "separable", rank=rank)
         if result is not None:
             return result
     ones = (1,) * len(plan.axes)
@@ -202,7 +205,8 @@ def _gradient_terms(plan, g, in1_shape, in2_shape, dtype, threads, flip):
     return plan.to_caller_layout(grad_a), plan.to_caller_layout(grad_k)
 
 
-def correlate(in1, in2, mode="full", method="auto", *, stride=1, axes=None, workers=None):
+def correlate(in1, in2, mode="full", method="auto", *, stride=1, axes=None, workers=None,
+              rank=None):
     r"""Cross-correlate two N-dimensional arrays, as :func:`scipy.signal.correlate` does.
 
     .. math::
@@ -240,6 +244,12 @@ def correlate(in1, in2, mode="full", method="auto", *, stride=1, axes=None, work
     workers : int, optional
         Threads to use: None (default) all usable cores (or the value of an enclosing
         :func:`set_workers`), ``-n`` counts back from the number of cores.
+    rank : int, optional
+        With ``method='separable'`` only: the kernel as a sum of up to `rank` separable
+        terms (its truncated SVD for a 2-D kernel, see :func:`separable_factors`), one set of
+        passes per term. When the kernel's rank is larger, the result is an approximation
+        and a RuntimeWarning gives its relative error (the largest dropped singular value
+        over the largest one).
 
     Returns
     -------
@@ -279,10 +289,12 @@ def correlate(in1, in2, mode="full", method="auto", *, stride=1, axes=None, work
     >>> convlab.correlate(x, [1.0, 0.0, -1.0], mode="same", stride=2)
     array([-2., -2.])
     """
-    return _forward("correlate", in1, in2, mode, method, stride, axes, workers, flip=False)
+    return _forward("correlate", in1, in2, mode, method, stride, axes, workers, flip=False,
+                    rank=rank)
 
 
-def convolve(in1, in2, mode="full", method="auto", *, stride=1, axes=None, workers=None):
+def convolve(in1, in2, mode="full", method="auto", *, stride=1, axes=None, workers=None,
+             rank=None):
     r"""Convolve two N-dimensional arrays, as :func:`scipy.signal.convolve` does.
 
     .. math::
@@ -309,6 +321,9 @@ def convolve(in1, in2, mode="full", method="auto", *, stride=1, axes=None, worke
         Axes to convolve over (default: all); the others broadcast.
     workers : int, optional
         Threads to use (None: all usable cores).
+    rank : int, optional
+        With ``method='separable'`` only: up to `rank` separable terms, as in
+        :func:`correlate`.
 
     Returns
     -------
@@ -337,7 +352,8 @@ def convolve(in1, in2, mode="full", method="auto", *, stride=1, axes=None, worke
     array([[2., 1.],
            [1., 2.]])
     """
-    return _forward("convolve", in1, in2, mode, method, stride, axes, workers, flip=True)
+    return _forward("convolve", in1, in2, mode, method, stride, axes, workers, flip=True,
+                    rank=rank)
 
 
 def correlate_grad(grad_out, in1, in2, mode="full", *, stride=1, axes=None, workers=None):

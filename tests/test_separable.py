@@ -385,7 +385,7 @@ def test_method_separable_names_the_rank(function, rng):
     x = np.ones((12, 12))
     with pytest.raises(ValueError, match="rank 2") as info:
         getattr(convlab, function)(x, np.eye(2), method="separable")
-    assert "separable_factors" in str(info.value)
+    assert "rank=r" in str(info.value)
     K = np.zeros((3, 3, 3))
     K[0, 0, 0] = K[1, 1, 1] = 1.0
     with pytest.raises(ValueError, match="rank 2 along axis 0"):
@@ -426,3 +426,40 @@ def test_auto_keeps_non_finite_inputs_dense(rng):
     K2 = K.copy()
     K2[0, 0] = np.inf
     assert convlab.choose_method(rng.standard_normal((300, 280)), K2, "same") != "separable"
+
+
+def _difference_of_gaussians():
+    t = np.arange(-7, 8)
+    g1, g2 = np.exp(-t**2 / 2), np.exp(-t**2 / 8)
+    return np.outer(g1, g1) - np.outer(g2, g2) / 4
+
+
+@pytest.mark.parametrize("function", ["correlate", "convolve"])
+def test_method_separable_with_rank(function, rng, recwarn):
+    """A rank-2 kernel as two separable terms: exact, no warning; rank=1 approximates it and
+    reports the relative error in a RuntimeWarning."""
+    x = rng.standard_normal((40, 37))
+    dog = _difference_of_gaussians()
+    want = getattr(scipy.signal, function)(x, dog, "same")
+    got = getattr(convlab, function)(x, dog, "same", method="separable", rank=2)
+    assert_matches(got, want, 1e-12 * (1 + np.abs(want)))
+    got = getattr(convlab, function)(x, dog, "same", method="separable", rank=5)   # more than needed
+    assert_matches(got, want, 1e-12 * (1 + np.abs(want)))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    s = np.linalg.svd(dog, compute_uv=False)
+    with pytest.warns(RuntimeWarning, match=f"relative 2-norm error {s[1] / s[0]:.3g}") as record:
+        approx = getattr(convlab, function)(x, dog, "same", method="separable", rank=1)
+    assert record[0].filename == __file__        # points at the caller
+    a, b = convlab.separable_factors(dog, rank=1)[0]
+    assert_matches(approx, getattr(scipy.signal, function)(x, np.outer(a, b), "same"), 1e-12)
+
+
+def test_rank_keyword_errors():
+    with pytest.raises(ValueError, match="method='separable' only"):
+        convlab.correlate(np.ones((9, 9)), np.ones((3, 3)), rank=2)
+    with pytest.raises(ValueError, match="rank"):
+        convlab.correlate(np.ones((9, 9)), np.ones((3, 3)), method="separable", rank=0)
+    K = np.zeros((3, 3, 3))
+    K[0, 0, 0] = K[1, 1, 1] = 1.0
+    with pytest.raises(ValueError, match="rank 2 along axis 0"):
+        convlab.convolve(np.ones((5, 5, 5)), K, method="separable", rank=2)
