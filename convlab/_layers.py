@@ -302,6 +302,20 @@ def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=Fal
     >>> w2 = np.stack([w[0], -w[0]])
     >>> convlab.conv(x, w2, bias=[0.5, 0.0], stride=2, padding=1).shape
     (1, 2, 2, 2)
+
+    A depthwise-separable convolution (MobileNet, Keras ``SeparableConv2D``) is a
+    depthwise convolution, one filter per channel (``groups = C``), followed by a 1 x 1
+    convolution that mixes the channels. It equals one convolution with the dense kernel
+    ``pointwise[f, c] * depthwise[c, 0]``, at a fraction of the products:
+
+    >>> rng = np.random.default_rng(0)
+    >>> images = rng.standard_normal((2, 3, 8, 8))           # C = 3
+    >>> depthwise = rng.standard_normal((3, 1, 3, 3))        # (C, 1, k, k)
+    >>> pointwise = rng.standard_normal((5, 3, 1, 1))        # (F, C, 1, 1)
+    >>> y = convlab.conv(convlab.conv(images, depthwise, groups=3, padding=1), pointwise)
+    >>> dense = pointwise * depthwise[:, 0]                  # (F, C, k, k)
+    >>> bool(np.allclose(y, convlab.conv(images, dense, padding=1)))
+    True
     """
     x = as_array(x, "x")
     w = as_array(w, "w")

@@ -463,3 +463,33 @@ def test_rank_keyword_errors():
     K[0, 0, 0] = K[1, 1, 1] = 1.0
     with pytest.raises(ValueError, match="rank 2 along axis 0"):
         convlab.convolve(np.ones((5, 5, 5)), K, method="separable", rank=2)
+
+
+# ------------------------------------------------------------------------------ depthwise-separable
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_ID)
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_depthwise_separable_recipe_equals_dense_kernel(d, dtype, rng):
+    """conv(groups=C) then a 1 x 1 conv (SPEC §3.4's recipe) equals one conv with the dense
+    kernel pointwise[f, c] * depthwise[c, 0], gradients included."""
+    from _layer_reference import conv_ref
+
+    C, F = 3, 4
+    ins = {1: (11,), 2: (7, 8), 3: (5, 6, 4)}[d]
+    ks = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}[d]
+    x = random_array(rng, (2, C) + ins, dtype)
+    depthwise = random_array(rng, (C, 1) + ks, dtype)
+    pointwise = random_array(rng, (F, C) + (1,) * d, dtype)
+    kw = dict(padding="same", stride=2)
+    y = convlab.conv(convlab.conv(x, depthwise, groups=C, **kw), pointwise)
+    dense_kernel = pointwise.reshape((F, C) + (1,) * d) * depthwise[:, 0][None]
+    want = conv_ref(x, dense_kernel, **kw)
+    scale = conv_ref(np.abs(x), np.abs(dense_kernel), **kw)
+    assert_matches(y, want, 16 * np.prod(ks) * C * np.finfo(dtype).eps * scale + np.finfo(dtype).tiny)
+    # the gradient with respect to x through both layers is that of the dense kernel
+    G = random_array(rng, y.shape, dtype)
+    mid = convlab.conv_grad_input(G, pointwise, (2, C) + convlab.conv(x, depthwise, groups=C, **kw).shape[2:])
+    gx = convlab.conv_grad_input(mid, depthwise, x.shape, groups=C, **kw)
+    want_gx = convlab.conv_grad_input(G.astype(np.float64), dense_kernel.astype(np.float64), x.shape, **kw)
+    assert_matches(gx, want_gx, 1e-3 if dtype == np.float32 else 1e-10)
