@@ -493,3 +493,22 @@ def test_depthwise_separable_recipe_equals_dense_kernel(d, dtype, rng):
     gx = convlab.conv_grad_input(mid, depthwise, x.shape, groups=C, **kw)
     want_gx = convlab.conv_grad_input(G.astype(np.float64), dense_kernel.astype(np.float64), x.shape, **kw)
     assert_matches(gx, want_gx, 1e-3 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("dtype", ALL, ids=DTYPE_ID)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("swap", [False, True], ids=["kernel_smaller", "kernel_larger"])
+@pytest.mark.parametrize("function", ["correlate", "convolve"])
+def test_auto_separable_equals_dense_direct(function, swap, mode, dtype, rng):
+    """Whenever 'auto' takes the passes, the result equals direct summation to tolerance:
+    every mode, SciPy's 'valid' swap, complex conjugation, strides."""
+    big, small = (210, 190), (15, 13)
+    x = random_array(rng, small if swap else big, dtype)
+    kernels = [random_array(rng, (n,), dtype) for n in (big if swap else small)]
+    K = np.outer(*kernels)
+    fn = getattr(convlab, function)
+    if convlab.choose_method(x, K, mode, stride=(2, 1)) != "separable":
+        pytest.skip("the cost model keeps this case dense")
+    got = fn(x, K, mode, stride=(2, 1))
+    want = fn(x, K, mode, method="direct", stride=(2, 1))
+    assert_matches(got, want, 10 * tolerance(function, x, kernels, mode, (0, 1), (2, 1), dtype))
