@@ -507,8 +507,13 @@ def test_auto_separable_equals_dense_direct(function, swap, mode, dtype, rng):
     kernels = [random_array(rng, (n,), dtype) for n in (big if swap else small)]
     K = np.outer(*kernels)
     fn = getattr(convlab, function)
-    if convlab.choose_method(x, K, mode, stride=(2, 1)) != "separable":
-        pytest.skip("the cost model keeps this case dense")
+    chosen = convlab.choose_method(x, K, mode, stride=(2, 1))
     got = fn(x, K, mode, stride=(2, 1))
     want = fn(x, K, mode, method="direct", stride=(2, 1))
-    assert_matches(got, want, 10 * tolerance(function, x, kernels, mode, (0, 1), (2, 1), dtype))
+    bound = tolerance(function, x, kernels, mode, (0, 1), (2, 1), dtype)
+    if chosen == "separable":
+        assert_matches(got, want, 10 * bound)
+    else:
+        # the cost model kept this case dense (FFT rounds by the norm, not term by term)
+        assert chosen in ("direct", "fft")
+        assert_matches(got, want, 100 * bound + 1e3 * np.finfo(np.dtype(dtype)).eps * np.abs(want).max())
