@@ -26,6 +26,12 @@ from convlab._separable import (
     correlate_separable_grad,
     separable_factors,
 )
+from convlab._separable_layers import (
+    separable_conv,
+    separable_conv_grad_bias,
+    separable_conv_grad_input,
+    separable_conv_grad_weights,
+)
 from convlab._signal import choose_method, convolve, convolve_grad, correlate, correlate_grad
 from convlab._workers import set_workers
 
@@ -55,5 +61,9 @@ __all__ = [
     "tiled_conv_grad_input",
     "tiled_conv_grad_weight",
     "tiled_conv_grad_bias",
+    "separable_conv",
+    "separable_conv_grad_input",
+    "separable_conv_grad_weights",
+    "separable_conv_grad_bias",
     "set_workers",
 ]

@@ -22,9 +22,11 @@ ISSUE_3_NAMES = {"conv", "conv_grad_input", "conv_grad_weight", "conv_grad_bias"
 # SPEC §3.2 / §3.3, issue 4: locally connected and tiled convolution.
 ISSUE_4_NAMES = {"local_conv", "local_conv_grad_input", "local_conv_grad_weight", "local_conv_grad_bias",
                  "tiled_conv", "tiled_conv_grad_input", "tiled_conv_grad_weight", "tiled_conv_grad_bias"}
-# SPEC §2, issue 5 (first part): separable correlation and kernel factorisation.
+# SPEC §2 / §3.4, issue 5: separable correlation, kernel factorisation, separable layers.
 ISSUE_5_NAMES = {"correlate_separable", "convolve_separable", "correlate_separable_grad",
-                 "convolve_separable_grad", "separable_factors"}
+                 "convolve_separable_grad", "separable_factors", "separable_conv",
+                 "separable_conv_grad_input", "separable_conv_grad_weights",
+                 "separable_conv_grad_bias"}
 DOCUMENTED_UTILITIES = set()  # convlab/__init__.py (0.1.0.dev0) exports none besides the above
 PUBLIC = ISSUE_2_NAMES | ISSUE_3_NAMES | ISSUE_4_NAMES | ISSUE_5_NAMES | DOCUMENTED_UTILITIES
 

@@ -1,0 +1,308 @@
+"""Separable layer-level convolution kernels (private): one 1-D pass per spatial axis.
+
+For filter f and input channel c the kernel is w[f, c, m] = w0[f, c, m0] w1[f, c, m1]
+w2[f, c, m2] (three spatial axes; the caller pads 1-D and 2-D problems with leading axes of
+extent 1 and factors [1.0]). With xp the zero-padded input, cut to the extent the windows
+read, the forward pass is three passes
+
+    A[o0, i1, i2] = sum_m0 w0[m0] xp[o0 s0 + m0 d0, i1, i2]
+    B[o0, o1, i2] = sum_m1 w1[m1] A[o0, o1 s1 + m1 d1, i2]
+    y[o0, o1, o2] += sum_m2 w2[m2] B[o0, o1, o2 s2 + m2 d2]         (summed over c)
+
+k0 + k1 + k2 products per output and channel instead of k0 k1 k2. The input gradient runs
+the adjoint passes (scatters) in reverse order, the weight gradient contracts the output
+gradient with the input passed along the two other axes. Each pass is a loop whose inner
+loop runs along the contiguous last axis.
+"""
+
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+
+from convlab._kernels._fused cimport real_t
+
+
+cdef struct Shape3:
+    Py_ssize_t n[3]
+
+
+cdef inline Py_ssize_t size3(Shape3 s) noexcept nogil:
+    return s.n[0] * s.n[1] * s.n[2]
+
+
+cdef void apply_pass(const real_t* src, Shape3 shape, int axis, const real_t* w, Py_ssize_t k,
+                     Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t length, real_t* out,
+                     bint accumulate) noexcept nogil:
+    # out[..., o, ...] (+)= sum_m w[m] src[..., o * stride + m * dilation, ...] along `axis`,
+    # o < length; out has src's shape with `length` along `axis`.
+    cdef Py_ssize_t a, b, o, m, i, inner, outer, n_axis = shape.n[axis]
+    cdef const real_t* row
+    cdef real_t* dst
+    cdef real_t wm
+    if axis < 2:
+        # planes: everything after `axis` is contiguous
+        inner = 1
+        for a in range(axis + 1, 3):
+            inner *= shape.n[a]
+        outer = 1
+        for a in range(axis):
+            outer *= shape.n[a]
+        for a in range(outer):
+            for o in range(length):
+                dst = out + (a * length + o) * inner
+                if not accumulate:
+                    memset(dst, 0, <size_t>inner * sizeof(real_t))
+                for m in range(k):
+                    wm = w[m]
+                    row = src + (a * n_axis + o * stride + m * dilation) * inner
+                    for i in range(inner):
+                        dst[i] = dst[i] + wm * row[i]
+    else:
+        outer = shape.n[0] * shape.n[1]
+        for a in range(outer):
+            dst = out + a * length
+            row = src + a * n_axis
+            if not accumulate:
+                memset(dst, 0, <size_t>length * sizeof(real_t))
+            for m in range(k):
+                wm = w[m]
+                if stride == 1:
+                    for o in range(length):
+                        dst[o] = dst[o] + wm * row[o + m * dilation]
+                else:
+                    for o in range(length):
+                        dst[o] = dst[o] + wm * row[o * stride + m * dilation]
+
+
+cdef void adjoint_pass(const real_t* src, Shape3 shape, int axis, const real_t* w,
+                       Py_ssize_t k, Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t extent,
+                       real_t* out) noexcept nogil:
+    # out[..., o * stride + m * dilation, ...] += w[m] src[..., o, ...]: the adjoint of
+    # apply_pass; src has `shape` (the pass's output), out has `extent` along `axis`.
+    cdef Py_ssize_t a, o, m, i, inner, outer, length = shape.n[axis]
+    cdef const real_t* row
+    cdef real_t* dst
+    cdef real_t wm
+    if axis < 2:
+        inner = 1
+        for a in range(axis + 1, 3):
+            inner *= shape.n[a]
+        outer = 1
+        for a in range(axis):
+            outer *= shape.n[a]
+        for a in range(outer):
+            for o in range(length):
+                row = src + (a * length + o) * inner
+                for m in range(k):
+                    wm = w[m]
+                    dst = out + (a * extent + o * stride + m * dilation) * inner
+                    for i in range(inner):
+                        dst[i] = dst[i] + wm * row[i]
+    else:
+        outer = shape.n[0] * shape.n[1]
+        for a in range(outer):
+            row = src + a * length
+            dst = out + a * extent
+            for m in range(k):
+                wm = w[m]
+                for o in range(length):
+                    dst[o * stride + m * dilation] = dst[o * stride + m * dilation] + wm * row[o]
+
+
+cdef void contract(const real_t* g, Shape3 gshape, const real_t* src, Py_ssize_t src_extent,
+                   int axis, Py_ssize_t k, Py_ssize_t stride, Py_ssize_t dilation,
+                   real_t* dw) noexcept nogil:
+    # dw[m] += sum_o g[o] src[..., o_axis * stride + m * dilation, ...]; src has g's shape
+    # except `src_extent` along `axis`.
+    cdef Py_ssize_t a, o, m, i, inner, outer, length = gshape.n[axis]
+    cdef const real_t* row
+    cdef const real_t* grow
+    cdef real_t total
+    inner = 1
+    for a in range(axis + 1, 3):
+        inner *= gshape.n[a]
+    outer = 1
+    for a in range(axis):
+        outer *= gshape.n[a]
+    for m in range(k):
+        total = 0
+        for a in range(outer):
+            for o in range(length):
+                grow = g + (a * length + o) * inner
+                if axis < 2:
+                    row = src + (a * src_extent + o * stride + m * dilation) * inner
+                    for i in range(inner):
+                        total = total + grow[i] * row[i]
+                else:
+                    total = total + grow[0] * src[a * src_extent + o * stride + m * dilation]
+        dw[m] += total
+
+
+cdef inline Shape3 with_axis(Shape3 s, int axis, Py_ssize_t n) noexcept nogil:
+    s.n[axis] = n
+    return s
+
+
+def forward(const real_t[:, :, ::1] xp, const real_t[:, :, ::1] w0, const real_t[:, :, ::1] w1,
+            const real_t[:, :, ::1] w2, real_t[:, :, ::1] y, tuple padded, tuple out,
+            tuple strides, tuple dilations, int num_threads):
+    """y[n, f] = sum_c the three passes of xp[n, c]; xp (N, C, prod(padded)), wa (F, C, k_a),
+    y (N, F, prod(out)). The caller adds the bias."""
+    cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], filters = y.shape[1]
+    cdef Shape3 P, O, SA, SB
+    cdef Py_ssize_t s[3]
+    cdef Py_ssize_t dl[3]
+    cdef Py_ssize_t k[3]
+    cdef int t
+    for t in range(3):
+        P.n[t] = padded[t]
+        O.n[t] = out[t]
+        s[t] = strides[t]
+        dl[t] = dilations[t]
+    k[0], k[1], k[2] = w0.shape[2], w1.shape[2], w2.shape[2]
+    SA = with_axis(P, 0, O.n[0])          # after the pass along axis 0
+    SB = with_axis(SA, 1, O.n[1])         # after the passes along axes 0 and 1
+    cdef Py_ssize_t per_thread = size3(SA) + size3(SB)
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, f, c
+    cdef real_t* buffers
+    cdef real_t* A
+    cdef real_t* B
+    if images == 0 or filters == 0:
+        return
+    buffers = <real_t*>malloc(<size_t>(thread_count * per_thread) * sizeof(real_t))
+    if buffers == NULL:
+        raise MemoryError("separable_conv: cannot allocate the pass buffers")
+    try:
+        with nogil:
+            for task in prange(images * filters, num_threads=num_threads, schedule='dynamic'):
+                n = task // filters
+                f = task % filters
+                A = buffers + threadid() * per_thread
+                B = A + size3(SA)
+                memset(&y[n, f, 0], 0, <size_t>size3(O) * sizeof(real_t))
+                for c in range(channels):
+                    apply_pass(&xp[n, c, 0], P, 0, &w0[f, c, 0], k[0], s[0], dl[0], O.n[0], A,
+                               False)
+                    apply_pass(A, SA, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], B, False)
+                    apply_pass(B, SB, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2], &y[n, f, 0],
+                               True)
+    finally:
+        free(buffers)
+
+
+def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w0,
+               const real_t[:, :, ::1] w1, const real_t[:, :, ::1] w2, real_t[:, :, ::1] dxp,
+               tuple padded, tuple out, tuple strides, tuple dilations, int num_threads):
+    """dxp[n, c] = sum_f the adjoint passes of G[n, f] (last axis first); g (N, F,
+    prod(out)), dxp (N, C, prod(padded)), zeroed here."""
+    cdef Py_ssize_t images = dxp.shape[0], channels = dxp.shape[1], filters = g.shape[1]
+    cdef Shape3 P, O, SA, SB
+    cdef Py_ssize_t s[3]
+    cdef Py_ssize_t dl[3]
+    cdef Py_ssize_t k[3]
+    cdef int t
+    for t in range(3):
+        P.n[t] = padded[t]
+        O.n[t] = out[t]
+        s[t] = strides[t]
+        dl[t] = dilations[t]
+    k[0], k[1], k[2] = w0.shape[2], w1.shape[2], w2.shape[2]
+    SA = with_axis(P, 0, O.n[0])
+    SB = with_axis(SA, 1, O.n[1])
+    cdef Py_ssize_t per_thread = size3(SA) + size3(SB)
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, f, c
+    cdef real_t* buffers
+    cdef real_t* A
+    cdef real_t* B
+    if images == 0 or channels == 0:
+        return
+    buffers = <real_t*>malloc(<size_t>(thread_count * per_thread) * sizeof(real_t))
+    if buffers == NULL:
+        raise MemoryError("separable_conv_grad_input: cannot allocate the pass buffers")
+    try:
+        with nogil:
+            for task in prange(images * channels, num_threads=num_threads, schedule='dynamic'):
+                n = task // channels
+                c = task % channels
+                A = buffers + threadid() * per_thread
+                B = A + size3(SA)
+                memset(&dxp[n, c, 0], 0, <size_t>size3(P) * sizeof(real_t))
+                for f in range(filters):
+                    memset(B, 0, <size_t>size3(SB) * sizeof(real_t))
+                    adjoint_pass(&g[n, f, 0], O, 2, &w2[f, c, 0], k[2], s[2], dl[2], P.n[2], B)
+                    memset(A, 0, <size_t>size3(SA) * sizeof(real_t))
+                    adjoint_pass(B, SB, 1, &w1[f, c, 0], k[1], s[1], dl[1], P.n[1], A)
+                    adjoint_pass(A, SA, 0, &w0[f, c, 0], k[0], s[0], dl[0], P.n[0],
+                                 &dxp[n, c, 0])
+    finally:
+        free(buffers)
+
+
+def grad_weights(const real_t[:, :, ::1] g, const real_t[:, :, ::1] xp,
+                 const real_t[:, :, ::1] w0, const real_t[:, :, ::1] w1,
+                 const real_t[:, :, ::1] w2, real_t[:, :, ::1] d0, real_t[:, :, ::1] d1,
+                 real_t[:, :, ::1] d2, tuple padded, tuple out, tuple strides, tuple dilations,
+                 int num_threads):
+    """da[f, c, m] = sum_n sum_o G[n, f, o] times xp[n, c] passed along the two other axes
+    and read at tap m along axis a; one task per (f, c), the images summed in order."""
+    cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], filters = g.shape[1]
+    cdef Shape3 P, O, S0, S01, S2, S12, S02
+    cdef Py_ssize_t s[3]
+    cdef Py_ssize_t dl[3]
+    cdef Py_ssize_t k[3]
+    cdef int t
+    for t in range(3):
+        P.n[t] = padded[t]
+        O.n[t] = out[t]
+        s[t] = strides[t]
+        dl[t] = dilations[t]
+    k[0], k[1], k[2] = w0.shape[2], w1.shape[2], w2.shape[2]
+    S0 = with_axis(P, 0, O.n[0])          # passed along 0            (O0, P1, P2)
+    S01 = with_axis(S0, 1, O.n[1])        # passed along 0, 1         (O0, O1, P2)
+    S02 = with_axis(S0, 2, O.n[2])        # passed along 0, 2         (O0, P1, O2)
+    S2 = with_axis(P, 2, O.n[2])          # passed along 2            (P0, P1, O2)
+    S12 = with_axis(S2, 1, O.n[1])        # passed along 2, 1         (P0, O1, O2)
+    cdef Py_ssize_t per_thread = size3(S0) + size3(S01) + size3(S02) + size3(S2) + size3(S12)
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, f, c
+    cdef real_t* buffers
+    cdef real_t* b0
+    cdef real_t* b01
+    cdef real_t* b02
+    cdef real_t* b2
+    cdef real_t* b12
+    cdef const real_t* gn
+    memset(&d0[0, 0, 0], 0, <size_t>(d0.shape[0] * d0.shape[1] * d0.shape[2]) * sizeof(real_t))
+    memset(&d1[0, 0, 0], 0, <size_t>(d1.shape[0] * d1.shape[1] * d1.shape[2]) * sizeof(real_t))
+    memset(&d2[0, 0, 0], 0, <size_t>(d2.shape[0] * d2.shape[1] * d2.shape[2]) * sizeof(real_t))
+    if images == 0 or filters == 0 or channels == 0:
+        return
+    buffers = <real_t*>malloc(<size_t>(thread_count * per_thread) * sizeof(real_t))
+    if buffers == NULL:
+        raise MemoryError("separable_conv_grad_weights: cannot allocate the pass buffers")
+    try:
+        with nogil:
+            for task in prange(filters * channels, num_threads=num_threads, schedule='dynamic'):
+                f = task // channels
+                c = task % channels
+                b0 = buffers + threadid() * per_thread
+                b01 = b0 + size3(S0)
+                b02 = b01 + size3(S01)
+                b2 = b02 + size3(S02)
+                b12 = b2 + size3(S2)
+                for n in range(images):
+                    gn = &g[n, f, 0]
+                    # axis 2: the input passed along 0 and 1
+                    apply_pass(&xp[n, c, 0], P, 0, &w0[f, c, 0], k[0], s[0], dl[0], O.n[0], b0,
+                               False)
+                    apply_pass(b0, S0, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], b01, False)
+                    contract(gn, O, b01, P.n[2], 2, k[2], s[2], dl[2], &d2[f, c, 0])
+                    # axis 1: passed along 0 and 2
+                    apply_pass(b0, S0, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2], b02, False)
+                    contract(gn, O, b02, P.n[1], 1, k[1], s[1], dl[1], &d1[f, c, 0])
+                    # axis 0: passed along 2 and 1
+                    apply_pass(&xp[n, c, 0], P, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2], b2,
+                               False)
+                    apply_pass(b2, S2, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], b12, False)
+                    contract(gn, O, b12, P.n[0], 0, k[0], s[0], dl[0], &d0[f, c, 0])
+    finally:
+        free(buffers)

@@ -1,0 +1,331 @@
+"""Separable convolution at the layer level (SPEC §3.4): one 1-D pass per spatial axis.
+
+The kernel of filter f and input channel c is the outer product of d factors,
+``w[f, c, m] = ws[0][f, c, m_0] * ... * ws[d-1][f, c, m_{d-1}]``; the passes run in
+``convlab._kernels._separable``, one task per (image, filter) for the forward pass, per
+(image, channel) for the input gradient and per (filter, channel) for the factors'
+gradients, so that no two tasks write the same output.
+"""
+
+import math
+
+import numpy as np
+
+from convlab._kernels import _memory, _separable
+from convlab._layers import _check_memory, _check_shape, _geometry, _real_dtype
+from convlab._validation import as_array, normalize_shape
+from convlab._workers import resolve_workers
+
+__all__ = ["separable_conv", "separable_conv_grad_input", "separable_conv_grad_weights",
+           "separable_conv_grad_bias"]
+
+
+def _factors(function, ws):
+    if isinstance(ws, np.ndarray) or isinstance(ws, (str, bytes)) or not hasattr(ws, "__len__"):
+        raise TypeError(f"{function}: ws must be a sequence of d arrays (F, C, k_i), one per "
+                        f"spatial axis; got {type(ws).__name__}")
+    ws = [as_array(w, f"ws[{i}]") for i, w in enumerate(ws)]
+    if len(ws) not in (1, 2, 3):
+        raise ValueError(f"{function}: ws must hold 1, 2 or 3 factors (one per spatial axis); "
+                         f"got {len(ws)}")
+    for i, w in enumerate(ws):
+        if w.ndim != 3:
+            raise ValueError(f"{function}: ws[{i}] must have 3 dimensions (F, C, k_{i}); got "
+                             f"shape {w.shape}")
+        if w.shape[:2] != ws[0].shape[:2]:
+            raise ValueError(f"{function}: every factor must have the same (F, C); ws[0] has "
+                             f"{ws[0].shape[:2]} and ws[{i}] has {w.shape[:2]}")
+    return ws
+
+
+def _call(function, x_shape, ws, stride, padding, dilation, x_name="x"):
+    """The geometry of the dense equivalent convolution (F, C, *k), checked."""
+    if len(x_shape) != len(ws) + 2:
+        raise ValueError(f"{function}: {x_name} must have {len(ws) + 2} dimensions (N, C, "
+                         f"*spatial), one spatial axis per factor ({len(ws)} in ws); got "
+                         f"{x_name}.shape={tuple(x_shape)}")
+    if x_shape[1] != ws[0].shape[1]:
+        raise ValueError(f"{function}: {x_name} has C={x_shape[1]} channels but the factors "
+                         f"(F, C, k_i) have C={ws[0].shape[1]}")
+    shape = (ws[0].shape[0], ws[0].shape[1]) + tuple(w.shape[2] for w in ws)
+    return _geometry(function, x_shape, shape, stride, padding, dilation, 1, x_name=x_name,
+                     w_name="the dense kernel")
+
+
+def _three_axes(geometry, ws, dtype, flip):
+    """Factors, padded extents, output sizes, strides and dilations over three axes (leading
+    axes of extent 1 with the factor 1)."""
+    lead = 3 - geometry.d
+    factors = [np.ones((geometry.filters, geometry.channels, 1), dtype)] * lead
+    for w in ws:
+        w = np.asarray(w, dtype=dtype)
+        factors.append(np.ascontiguousarray(w[..., ::-1] if flip else w))
+    padded = tuple((m - 1) * s + (k - 1) * dl + 1 for m, s, k, dl
+                   in zip(geometry.out_sizes, geometry.strides, geometry.k_sizes,
+                          geometry.dilations))
+    return (factors, (1,) * lead + padded, (1,) * lead + geometry.out_sizes,
+            (1,) * lead + geometry.strides, (1,) * lead + geometry.dilations, padded)
+
+
+def _window(geometry, padded):
+    """For each axis: the slice of the padded input that holds x, and the slice of x that
+    lands there (the padded extent may cut x's trailing samples, which no window reads)."""
+    inside, source = [], []
+    for n, (before, _), p in zip(geometry.in_sizes, geometry.pads, padded):
+        stop = min(before + n, p)
+        inside.append(slice(before, stop))
+        source.append(slice(0, max(stop - before, 0)))
+    return tuple(inside), tuple(source)
+
+
+def _padded_input(x, geometry, padded, dtype):
+    xp = np.zeros((geometry.batch, geometry.channels) + padded, dtype)
+    inside, source = _window(geometry, padded)
+    xp[(slice(None), slice(None)) + inside] = x[(slice(None), slice(None)) + source]
+    return xp.reshape(geometry.batch, geometry.channels, -1)
+
+
+def separable_conv(x, ws, bias=None, *, stride=1, padding=0, dilation=1, flip=False,
+                   workers=None):
+    r"""Convolution layer whose kernels are outer products of 1-D factors.
+
+    Computed as one 1-D pass per spatial axis.
+
+    .. math::
+
+        y[n, f, o] = \mathrm{bias}[f] + \sum_c \sum_m x_{\mathrm{pad}}[n, c,
+                     o \cdot s + m \cdot \mathrm{dilation}] \prod_i ws_i[f, c, m_i]
+
+    equal to :func:`conv` with the dense kernel
+    ``w[f, c, m] = ws[0][f, c, m_0] * ws[1][f, c, m_1] * ...``, at ``k_1 + ... + k_d``
+    products per output and channel instead of ``k_1 * ... * k_d``.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, C, \*in)
+        Input batch with d = ``len(ws)`` spatial axes (1, 2 or 3).
+    ws : sequence of array_like
+        The factors, ``ws[i]`` of shape (F, C, k_i) along spatial axis i.
+    bias : array_like, shape (F,), optional
+        Added to every output of each filter.
+    stride, padding, dilation, flip, workers : optional
+        As in :func:`conv` (``flip`` reverses every factor).
+
+    Returns
+    -------
+    ndarray, shape (N, F, \*out)
+        As :func:`conv` gives for the dense kernel.
+
+    Raises
+    ------
+    ValueError
+        If the factors do not share (F, C), do not match x's channels or number of spatial
+        axes, or as in :func:`conv`.
+    TypeError
+        On complex or non-numeric inputs.
+
+    See Also
+    --------
+    separable_conv_grad_input, separable_conv_grad_weights, separable_conv_grad_bias
+    correlate_separable : the signal-level counterpart.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import convlab
+    >>> x = np.arange(32.0).reshape(1, 2, 4, 4)
+    >>> rows = np.array([[[1.0, 1.0], [0.0, 1.0]]])        # (F=1, C=2, 2)
+    >>> cols = np.array([[[1.0, -1.0], [2.0, 0.0]]])       # (F=1, C=2, 2)
+    >>> y = convlab.separable_conv(x, [rows, cols])
+    >>> dense = rows[:, :, :, None] * cols[:, :, None, :]  # (1, 2, 2, 2)
+    >>> bool(np.allclose(y, convlab.conv(x, dense)))
+    True
+    """
+    x = as_array(x, "x")
+    ws = _factors("separable_conv", ws)
+    named = [("x", x)] + [(f"ws[{i}]", w) for i, w in enumerate(ws)]
+    if bias is not None:
+        bias = as_array(bias, "bias")
+        named.append(("bias", bias))
+    dtype = _real_dtype("separable_conv", named)
+    geometry = _call("separable_conv", x.shape, ws, stride, padding, dilation)
+    if bias is not None:
+        _check_shape("separable_conv", "bias", bias, (geometry.filters,), "one value per filter")
+    out_shape = (geometry.batch, geometry.filters) + geometry.out_sizes
+    factors, padded3, out3, strides3, dilations3, padded = _three_axes(geometry, ws, dtype, flip)
+    _check_memory("separable_conv", dtype, out_shape, (geometry.batch, geometry.channels)
+                  + padded)
+    y = _memory.empty(out_shape, dtype)
+    if y.size == 0:
+        return y
+    xp = _padded_input(x, geometry, padded, dtype)
+    _separable.forward(xp, *factors, y.reshape(geometry.batch, geometry.filters, -1), padded3,
+                       out3, strides3, dilations3, resolve_workers(workers))
+    if bias is not None:
+        y += np.asarray(bias, dtype=dtype).reshape((-1,) + (1,) * geometry.d)
+    return y
+
+
+def separable_conv_grad_input(grad_out, ws, input_shape, *, stride=1, padding=0, dilation=1,
+                              flip=False, workers=None):
+    r"""Gradient of :func:`separable_conv` with respect to its input.
+
+    The adjoint passes (scatters), last axis first, summed over the filters.
+
+    Parameters
+    ----------
+    grad_out : array_like, shape (N, F, \*out)
+        Gradient of a scalar loss with respect to the output of :func:`separable_conv`.
+    ws : sequence of array_like
+        The forward call's factors.
+    input_shape : sequence of int
+        ``(N, C, *in)``, the shape of the forward call's ``x``.
+    stride, padding, dilation, flip, workers : optional
+        As in :func:`separable_conv`.
+
+    Returns
+    -------
+    ndarray, shape `input_shape`
+
+    Raises
+    ------
+    ValueError
+        If `grad_out` does not have the forward output's shape, or as in
+        :func:`separable_conv`.
+    TypeError
+        On complex or non-numeric inputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import convlab
+    >>> ws = [np.ones((1, 1, 2)), np.ones((1, 1, 2))]
+    >>> convlab.separable_conv_grad_input(np.ones((1, 1, 2, 2)), ws, (1, 1, 3, 3))
+    array([[[[1., 2., 1.],
+             [2., 4., 2.],
+             [1., 2., 1.]]]])
+    """
+    g = as_array(grad_out, "grad_out")
+    ws = _factors("separable_conv_grad_input", ws)
+    input_shape = normalize_shape(input_shape, "input_shape")
+    dtype = _real_dtype("separable_conv_grad_input",
+                        [("grad_out", g)] + [(f"ws[{i}]", w) for i, w in enumerate(ws)])
+    geometry = _call("separable_conv_grad_input", input_shape, ws, stride, padding, dilation,
+                     x_name="input_shape")
+    _check_shape("separable_conv_grad_input", "grad_out", g,
+                 (geometry.batch, geometry.filters) + geometry.out_sizes,
+                 f"the forward output for input_shape={input_shape}")
+    factors, padded3, out3, strides3, dilations3, padded = _three_axes(geometry, ws, dtype, flip)
+    _check_memory("separable_conv_grad_input", dtype, input_shape,
+                  (geometry.batch, geometry.channels) + padded)
+    dx = np.zeros(input_shape, dtype)
+    if dx.size == 0:
+        return dx
+    dxp = np.empty((geometry.batch, geometry.channels, math.prod(padded)), dtype)
+    gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
+    _separable.grad_input(gc, *factors, dxp, padded3, out3, strides3, dilations3,
+                          resolve_workers(workers))
+    inside, source = _window(geometry, padded)
+    dxp = dxp.reshape((geometry.batch, geometry.channels) + padded)
+    dx[(slice(None), slice(None)) + source] = dxp[(slice(None), slice(None)) + inside]
+    return dx
+
+
+def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilation=1,
+                                flip=False, workers=None):
+    r"""Gradients of :func:`separable_conv` with respect to its factors.
+
+    For factor i: the output gradient contracted with the input passed along every other
+    axis, one tap of axis i at a time.
+
+    Parameters
+    ----------
+    grad_out : array_like, shape (N, F, \*out)
+        Gradient of a scalar loss with respect to the output of :func:`separable_conv`.
+    x : array_like, shape (N, C, \*in)
+        The forward call's input.
+    ws : sequence of array_like
+        The forward call's factors (each factor's gradient depends on the others).
+    stride, padding, dilation, flip, workers : optional
+        As in :func:`separable_conv`.
+
+    Returns
+    -------
+    tuple of ndarray
+        One gradient per factor, of its shape.
+
+    Raises
+    ------
+    ValueError
+        If `grad_out` does not have the forward output's shape, or as in
+        :func:`separable_conv`.
+    TypeError
+        On complex or non-numeric inputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import convlab
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> ws = [np.ones((1, 1, 2)), np.ones((1, 1, 2))]
+    >>> g0, g1 = convlab.separable_conv_grad_weights(np.ones((1, 1, 2, 2)), x, ws)
+    >>> g0, g1
+    (array([[[20., 44.]]]), array([[[28., 36.]]]))
+    """
+    g = as_array(grad_out, "grad_out")
+    x = as_array(x, "x")
+    ws = _factors("separable_conv_grad_weights", ws)
+    dtype = _real_dtype("separable_conv_grad_weights", [("grad_out", g), ("x", x)]
+                        + [(f"ws[{i}]", w) for i, w in enumerate(ws)])
+    geometry = _call("separable_conv_grad_weights", x.shape, ws, stride, padding, dilation)
+    _check_shape("separable_conv_grad_weights", "grad_out", g,
+                 (geometry.batch, geometry.filters) + geometry.out_sizes, "the forward output")
+    factors, padded3, out3, strides3, dilations3, padded = _three_axes(geometry, ws, dtype, flip)
+    _check_memory("separable_conv_grad_weights", dtype, (geometry.batch, geometry.channels)
+                  + padded)
+    grads = [np.zeros(f.shape, dtype) for f in factors]
+    if geometry.batch:
+        xp = _padded_input(x, geometry, padded, dtype)
+        gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
+        _separable.grad_weights(gc, xp, *factors, *grads, padded3, out3, strides3, dilations3,
+                                resolve_workers(workers))
+    grads = grads[3 - geometry.d:]
+    if flip:
+        grads = [np.ascontiguousarray(gw[..., ::-1]) for gw in grads]
+    return tuple(grads)
+
+
+def separable_conv_grad_bias(grad_out):
+    r"""Gradient of :func:`separable_conv` with respect to its bias.
+
+    The sum of `grad_out` over the batch and the spatial axes, as :func:`conv_grad_bias`.
+
+    Parameters
+    ----------
+    grad_out : array_like, shape (N, F, \*out)
+        Gradient of a scalar loss with respect to the output, 1, 2 or 3 spatial axes.
+
+    Returns
+    -------
+    ndarray, shape (F,)
+
+    Raises
+    ------
+    ValueError
+        If `grad_out` does not have 3, 4 or 5 dimensions.
+    TypeError
+        On complex or non-numeric input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import convlab
+    >>> convlab.separable_conv_grad_bias(np.ones((2, 3, 4, 4)))
+    array([32., 32., 32.])
+    """
+    from convlab._layers import conv_grad_bias
+
+    try:
+        return conv_grad_bias(grad_out)
+    except (TypeError, ValueError) as why:
+        raise type(why)(str(why).replace("conv_grad_bias", "separable_conv_grad_bias")) from None

@@ -1,0 +1,185 @@
+"""Separable convolution at the layer level (SPEC §3.4): separable_conv and its gradients
+against the plain-numpy oracle of tests/_layer_reference.py with the dense outer-product
+kernel, finite differences, the adjoint identity, hypothesis and the SPEC §4 errors."""
+
+import numpy as np
+import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
+
+import convlab
+from _layer_reference import conv_grad_input_ref, conv_grad_weight_ref, conv_ref
+from _reference import assert_matches, central_difference_vjp, random_array
+
+FLOATS = (np.float32, np.float64)
+DTYPE_ID = lambda t: np.dtype(t).name  # noqa: E731
+
+IN = {1: (11,), 2: (7, 8), 3: (5, 6, 4)}
+K = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
+KEYWORDS = {
+    "plain": {},
+    "stride_pad": dict(stride=2, padding=1),
+    "same_dilated": dict(padding="same", dilation=2),
+    "full_flip": dict(padding="full", flip=True),
+    "pairs_mixed": {1: dict(padding=((2, 0),), stride=(3,)), 2: dict(padding=((0, 1), (2, 1)), stride=(2, 1)),
+                    3: dict(padding=((1, 0), (0, 2), (1, 1)), stride=(1, 2, 1))},
+}
+
+
+def keywords(name, d):
+    kw = KEYWORDS[name]
+    return kw[d] if d in kw else kw
+
+
+def dense_kernel(ws):
+    """w[f, c, m] = prod_i ws[i][f, c, m_i]."""
+    w = np.asarray(ws[0], dtype=np.float64)
+    for factor in ws[1:]:
+        factor = np.asarray(factor, dtype=np.float64)
+        w = w[..., None] * factor.reshape(factor.shape[:2] + (1,) * (w.ndim - 2) + factor.shape[2:])
+    return w
+
+
+def make(rng, d, dtype, N=3, C=2, F=4, ins=None, ks=None):
+    ins = IN[d] if ins is None else ins
+    ks = K[d] if ks is None else ks
+    x = random_array(rng, (N, C) + tuple(ins), dtype)
+    ws = [random_array(rng, (F, C, k), dtype) for k in ks]
+    b = random_array(rng, (F,), dtype)
+    return x, ws, b
+
+
+def bound(scale, dtype, terms):
+    return 4 * terms * np.finfo(dtype).eps * scale + np.finfo(dtype).tiny
+
+
+@pytest.mark.parametrize("name", list(KEYWORDS))
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_ID)
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_matches_dense_conv(d, dtype, name, rng):
+    kw = keywords(name, d)
+    x, ws, b = make(rng, d, dtype)
+    W = dense_kernel(ws)
+    absW = dense_kernel([np.abs(w) for w in ws])
+    y = convlab.separable_conv(x, ws, b, **kw)
+    assert y.dtype == np.dtype(dtype)
+    terms = x.shape[1] * int(np.prod(W.shape[2:])) + 2
+    assert_matches(y, conv_ref(x, W, b, **kw), bound(conv_ref(np.abs(x), absW, np.abs(b), **kw), dtype, terms))
+    G = random_array(rng, y.shape, dtype)
+    gx = convlab.separable_conv_grad_input(G, ws, x.shape, **kw)
+    scale = conv_grad_input_ref(np.abs(G), absW, x.shape, **kw)
+    assert_matches(gx, conv_grad_input_ref(G, W, x.shape, **kw), bound(scale, dtype, W.shape[0] * W[0, 0].size + 2))
+    # each factor's gradient: the dense kernel gradient contracted with the other factors
+    gW = conv_grad_weight_ref(G, x, W.shape, **kw)
+    agW = conv_grad_weight_ref(np.abs(G), np.abs(x), W.shape, **kw)
+    grads = convlab.separable_conv_grad_weights(G, x, ws, **kw)
+    assert len(grads) == d
+    for i, (g, w) in enumerate(zip(grads, ws)):
+        others = [np.ones_like(f) if j == i else f for j, f in enumerate(ws)]
+        aothers = [np.ones_like(f) if j == i else np.abs(f) for j, f in enumerate(ws)]
+        axes = tuple(2 + j for j in range(d) if j != i)
+        want = (gW * dense_kernel(others)).sum(axis=axes)
+        scale = (agW * dense_kernel(aothers)).sum(axis=axes)
+        assert g.shape == w.shape and g.dtype == np.dtype(dtype)
+        assert_matches(g, want, bound(scale, dtype, G.size + W[0, 0].size + 2))
+    gb = convlab.separable_conv_grad_bias(G)
+    assert_matches(gb, G.astype(np.float64).sum(axis=(0,) + tuple(range(2, G.ndim))),
+                   bound(np.abs(G).astype(np.float64).sum(axis=(0,) + tuple(range(2, G.ndim))), dtype, G.size))
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_finite_differences_and_adjoint(d, rng):
+    kw = dict(stride=(2,) + (1,) * (d - 1), padding="same")
+    x, ws, _ = make(rng, d, np.float64, N=2, C=2, F=2)
+    y = convlab.separable_conv(x, ws, **kw)
+    G = random_array(rng, y.shape, np.float64)
+    h = 2.0 ** -3
+    fd_x = central_difference_vjp(lambda a: conv_ref(a, dense_kernel(ws), **kw), x, G, h)
+    assert_matches(convlab.separable_conv_grad_input(G, ws, x.shape, **kw), fd_x, 1e-9 * (1 + np.abs(fd_x).max()))
+    grads = convlab.separable_conv_grad_weights(G, x, ws, **kw)
+    lhs = float(np.sum(y * G))
+    for i, w in enumerate(ws):
+        def f(v, i=i):
+            factors = list(ws)
+            factors[i] = v
+            return conv_ref(x, dense_kernel(factors), **kw)
+
+        fd = central_difference_vjp(f, w, G, h)
+        assert_matches(grads[i], fd, 1e-9 * (1 + np.abs(fd).max()))
+        assert abs(lhs - float(np.sum(w * grads[i]))) <= 1e-10 * (1 + abs(lhs))
+    assert abs(lhs - float(np.sum(x * convlab.separable_conv_grad_input(G, ws, x.shape, **kw)))) <= 1e-10 * (1 + abs(lhs))
+
+
+@st.composite
+def problems(draw):
+    d = draw(st.integers(1, 3))
+    ks = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    dil = tuple(draw(st.integers(1, 2)) for _ in range(d))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(d))
+    padding = draw(st.sampled_from(["valid", "same", "full", 1, 0]))
+    ins = tuple(draw(st.integers((k - 1) * dl + 1, (k - 1) * dl + 6)) for k, dl in zip(ks, dil))
+    return dict(d=d, ks=ks, ins=ins, N=draw(st.integers(0, 3)), C=draw(st.integers(1, 3)),
+                F=draw(st.integers(1, 3)), dtype=draw(st.sampled_from(FLOATS)),
+                kw=dict(stride=stride, padding=padding, dilation=dil, flip=draw(st.booleans())))
+
+
+@given(problem=problems(), seed=st.integers(0, 2**32 - 1))
+def test_hypothesis_against_dense(problem, seed):
+    note(repr(problem))
+    rng = np.random.default_rng(seed)
+    d, kw, dtype = problem["d"], problem["kw"], problem["dtype"]
+    x, ws, b = make(rng, d, dtype, N=problem["N"], C=problem["C"], F=problem["F"], ins=problem["ins"],
+                    ks=problem["ks"])
+    W = dense_kernel(ws)
+    y = convlab.separable_conv(x, ws, b, **kw)
+    scale = conv_ref(np.abs(x), dense_kernel([np.abs(w) for w in ws]), np.abs(b), **kw)
+    assert_matches(y, conv_ref(x, W, b, **kw), bound(scale, dtype, W[0].size + 2))
+    G = random_array(rng, y.shape, dtype)
+    gx = convlab.separable_conv_grad_input(G, ws, x.shape, **kw)
+    assert gx.shape == x.shape
+    scale = conv_grad_input_ref(np.abs(G), dense_kernel([np.abs(w) for w in ws]), x.shape, **kw)
+    assert_matches(gx, conv_grad_input_ref(G, W, x.shape, **kw), bound(scale, dtype, W.shape[0] * W[0, 0].size + 2))
+    grads = convlab.separable_conv_grad_weights(G, x, ws, **kw)
+    assert [g.shape for g in grads] == [w.shape for w in ws]
+    if problem["N"] == 0:
+        assert all(not np.any(g) for g in grads)
+
+
+def test_workers_and_layouts(rng):
+    x, ws, b = make(rng, 2, np.float64, N=5, C=3, F=4)
+    want = convlab.separable_conv(x, ws, b, padding=1, workers=1)
+    for workers in (2, -1):
+        assert np.array_equal(convlab.separable_conv(x, ws, b, padding=1, workers=workers), want)
+    views = [np.asfortranarray(x), x.astype(">f8"), np.flip(np.ascontiguousarray(np.flip(x)))]
+    for view in views:
+        assert np.array_equal(convlab.separable_conv(view, [np.asfortranarray(w) for w in ws], b, padding=1), want)
+    assert convlab.separable_conv(x.astype(np.int32), [w.astype(np.float32) for w in ws]).dtype == np.float64
+    assert convlab.separable_conv(x.astype(np.float16), [w.astype(np.float16) for w in ws]).dtype == np.float32
+
+
+X = np.ones((2, 3, 6, 5))
+WS = [np.ones((4, 3, 3)), np.ones((4, 3, 2))]
+ERRORS = {
+    "not_a_sequence": (lambda: convlab.separable_conv(X, np.ones((2, 4, 3, 3))), TypeError, ["ws"]),
+    "factor_count": (lambda: convlab.separable_conv(X, WS[:1]), ValueError, ["3 dimensions", "(2, 3, 6, 5)", "1 in ws"]),
+    "factor_ndim": (lambda: convlab.separable_conv(X, [np.ones((4, 3)), WS[1]]), ValueError, ["ws[0]", "(4, 3)"]),
+    "factor_fc": (lambda: convlab.separable_conv(X, [WS[0], np.ones((4, 2, 2))]), ValueError, ["(4, 3)", "(4, 2)"]),
+    "channels": (lambda: convlab.separable_conv(np.ones((2, 2, 6, 5)), WS), ValueError, ["C=2", "C=3"]),
+    "bias": (lambda: convlab.separable_conv(X, WS, np.ones(3)), ValueError, ["bias", "(4,)", "(3,)"]),
+    "stride0": (lambda: convlab.separable_conv(X, WS, stride=0), ValueError, ["stride"]),
+    "too_small": (lambda: convlab.separable_conv(np.ones((2, 3, 2, 1)), WS), ValueError, ["kernel"]),
+    "complex": (lambda: convlab.separable_conv(X + 0j, WS), TypeError, ["complex"]),
+    "grad_shape": (lambda: convlab.separable_conv_grad_input(np.ones((2, 4, 3, 3)), WS, X.shape), ValueError,
+                   ["grad_out", "(2, 4, 4, 4)"]),
+    "grad_bias_ndim": (lambda: convlab.separable_conv_grad_bias(np.ones((2, 3))), ValueError,
+                       ["separable_conv_grad_bias", "3, 4 or 5"]),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_errors(case):
+    fn, kind, fragments = ERRORS[case]
+    with pytest.raises(kind) as info:
+        fn()
+    for fragment in fragments:
+        assert fragment in str(info.value), (fragment, str(info.value))
