@@ -288,7 +288,7 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
         xp = _padded_input(x, geometry, padded, dtype)
         gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
         _separable.grad_weights(gc, xp, *factors, *grads, padded3, out3, strides3, dilations3,
-                                resolve_workers(workers))
+                                geometry.d < 3, resolve_workers(workers))
     grads = grads[3 - geometry.d:]
     if flip:
         grads = [np.ascontiguousarray(gw[..., ::-1]) for gw in grads]

@@ -126,16 +126,35 @@ cdef void contract(const real_t* g, Shape3 gshape, const real_t* src, Py_ssize_t
         outer *= gshape.n[a]
     for m in range(k):
         total = 0
-        for a in range(outer):
-            for o in range(length):
-                grow = g + (a * length + o) * inner
-                if axis < 2:
+        if axis < 2:
+            for a in range(outer):
+                for o in range(length):
+                    grow = g + (a * length + o) * inner
                     row = src + (a * src_extent + o * stride + m * dilation) * inner
                     for i in range(inner):
                         total = total + grow[i] * row[i]
+        else:
+            # inner == 1: the taps run along the rows
+            for a in range(outer):
+                grow = g + a * length
+                row = src + a * src_extent + m * dilation
+                if stride == 1:
+                    for o in range(length):
+                        total = total + grow[o] * row[o]
                 else:
-                    total = total + grow[0] * src[a * src_extent + o * stride + m * dilation]
+                    for o in range(length):
+                        total = total + grow[o] * row[o * stride]
         dw[m] += total
+
+
+cdef bint _all_ones(const real_t[:, :, ::1] w):
+    cdef Py_ssize_t i, j, m
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            for m in range(w.shape[2]):
+                if w[i, j, m] != 1:
+                    return False
+    return True
 
 
 cdef inline Shape3 with_axis(Shape3 s, int axis, Py_ssize_t n) noexcept nogil:
@@ -165,8 +184,12 @@ def forward(const real_t[:, :, ::1] xp, const real_t[:, :, ::1] w0, const real_t
     cdef Py_ssize_t per_thread = size3(SA) + size3(SB)
     cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, f, c
     cdef real_t* buffers
+    cdef real_t* a_buffer
     cdef real_t* A
     cdef real_t* B
+    # a leading axis added for 1-D and 2-D problems: extent 1, the factor [1]
+    cdef bint lead0 = P.n[0] == 1 and O.n[0] == 1 and k[0] == 1 and w0.shape[0] * w0.shape[1] \
+        > 0 and _all_ones(w0)
     if images == 0 or filters == 0:
         return
     buffers = <real_t*>malloc(<size_t>(thread_count * per_thread) * sizeof(real_t))
@@ -177,12 +200,16 @@ def forward(const real_t[:, :, ::1] xp, const real_t[:, :, ::1] w0, const real_t
             for task in prange(images * filters, num_threads=num_threads, schedule='dynamic'):
                 n = task // filters
                 f = task % filters
-                A = buffers + threadid() * per_thread
-                B = A + size3(SA)
+                a_buffer = buffers + threadid() * per_thread
+                B = a_buffer + size3(SA)
                 memset(&y[n, f, 0], 0, <size_t>size3(O) * sizeof(real_t))
                 for c in range(channels):
-                    apply_pass(&xp[n, c, 0], P, 0, &w0[f, c, 0], k[0], s[0], dl[0], O.n[0], A,
-                               False)
+                    if lead0:
+                        A = <real_t*>&xp[n, c, 0]    # a leading axis: nothing to pass
+                    else:
+                        A = a_buffer
+                        apply_pass(&xp[n, c, 0], P, 0, &w0[f, c, 0], k[0], s[0], dl[0], O.n[0],
+                                   A, False)
                     apply_pass(A, SA, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], B, False)
                     apply_pass(B, SB, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2], &y[n, f, 0],
                                True)
@@ -242,9 +269,11 @@ def grad_weights(const real_t[:, :, ::1] g, const real_t[:, :, ::1] xp,
                  const real_t[:, :, ::1] w0, const real_t[:, :, ::1] w1,
                  const real_t[:, :, ::1] w2, real_t[:, :, ::1] d0, real_t[:, :, ::1] d1,
                  real_t[:, :, ::1] d2, tuple padded, tuple out, tuple strides, tuple dilations,
-                 int num_threads):
+                 bint leading_axis, int num_threads):
     """da[f, c, m] = sum_n sum_o G[n, f, o] times xp[n, c] passed along the two other axes
-    and read at tap m along axis a; one task per (f, c), the images summed in order."""
+    and read at tap m along axis a; one task per (f, c), the images summed in order. With
+    `leading_axis` (a 1-D or 2-D problem), axis 0 is the added axis of extent 1 and factor
+    [1]: its gradient is not computed (d0 stays zero)."""
     cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], filters = g.shape[1]
     cdef Shape3 P, O, S0, S01, S2, S12, S02
     cdef Py_ssize_t s[3]
@@ -270,10 +299,14 @@ def grad_weights(const real_t[:, :, ::1] g, const real_t[:, :, ::1] xp,
     cdef real_t* b02
     cdef real_t* b2
     cdef real_t* b12
+    cdef const real_t* a0
     cdef const real_t* gn
+    cdef bint lead0 = leading_axis
     memset(&d0[0, 0, 0], 0, <size_t>(d0.shape[0] * d0.shape[1] * d0.shape[2]) * sizeof(real_t))
     memset(&d1[0, 0, 0], 0, <size_t>(d1.shape[0] * d1.shape[1] * d1.shape[2]) * sizeof(real_t))
     memset(&d2[0, 0, 0], 0, <size_t>(d2.shape[0] * d2.shape[1] * d2.shape[2]) * sizeof(real_t))
+    if leading_axis and (P.n[0] != 1 or O.n[0] != 1 or k[0] != 1 or not _all_ones(w0)):
+        raise ValueError("separable kernels: axis 0 is not an added leading axis")
     if images == 0 or filters == 0 or channels == 0:
         return
     buffers = <real_t*>malloc(<size_t>(thread_count * per_thread) * sizeof(real_t))
@@ -292,17 +325,23 @@ def grad_weights(const real_t[:, :, ::1] g, const real_t[:, :, ::1] xp,
                 for n in range(images):
                     gn = &g[n, f, 0]
                     # axis 2: the input passed along 0 and 1
-                    apply_pass(&xp[n, c, 0], P, 0, &w0[f, c, 0], k[0], s[0], dl[0], O.n[0], b0,
-                               False)
-                    apply_pass(b0, S0, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], b01, False)
+                    if lead0:
+                        a0 = &xp[n, c, 0]
+                    else:
+                        a0 = b0
+                        apply_pass(&xp[n, c, 0], P, 0, &w0[f, c, 0], k[0], s[0], dl[0], O.n[0],
+                                   b0, False)
+                    apply_pass(a0, S0, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], b01, False)
                     contract(gn, O, b01, P.n[2], 2, k[2], s[2], dl[2], &d2[f, c, 0])
                     # axis 1: passed along 0 and 2
-                    apply_pass(b0, S0, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2], b02, False)
+                    apply_pass(a0, S0, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2], b02, False)
                     contract(gn, O, b02, P.n[1], 1, k[1], s[1], dl[1], &d1[f, c, 0])
-                    # axis 0: passed along 2 and 1
-                    apply_pass(&xp[n, c, 0], P, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2], b2,
-                               False)
-                    apply_pass(b2, S2, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], b12, False)
-                    contract(gn, O, b12, P.n[0], 0, k[0], s[0], dl[0], &d0[f, c, 0])
+                    # axis 0 (no gradient wanted for a leading axis): passed along 2 and 1
+                    if not lead0:
+                        apply_pass(&xp[n, c, 0], P, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2],
+                                   b2, False)
+                        apply_pass(b2, S2, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], b12,
+                                   False)
+                        contract(gn, O, b12, P.n[0], 0, k[0], s[0], dl[0], &d0[f, c, 0])
     finally:
         free(buffers)
