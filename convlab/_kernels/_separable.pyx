@@ -30,17 +30,29 @@ cdef inline Py_ssize_t size3(Shape3 s) noexcept nogil:
     return s.n[0] * s.n[1] * s.n[2]
 
 
+cdef extern from "_separable_blocks.h" nogil:
+    void convlab_sep_rows_float(const float* src, Py_ssize_t inner, const float* w,
+                                Py_ssize_t k, Py_ssize_t stride, Py_ssize_t dilation,
+                                Py_ssize_t length, float* out, int accumulate)
+    void convlab_sep_rows_double(const double* src, Py_ssize_t inner, const double* w,
+                                 Py_ssize_t k, Py_ssize_t stride, Py_ssize_t dilation,
+                                 Py_ssize_t length, double* out, int accumulate)
+    void convlab_sep_line_float(const float* src, const float* w, Py_ssize_t k,
+                                Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t length,
+                                float* out, int accumulate)
+    void convlab_sep_line_double(const double* src, const double* w, Py_ssize_t k,
+                                 Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t length,
+                                 double* out, int accumulate)
+
+
 cdef void apply_pass(const real_t* src, Shape3 shape, int axis, const real_t* w, Py_ssize_t k,
                      Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t length, real_t* out,
                      bint accumulate) noexcept nogil:
     # out[..., o, ...] (+)= sum_m w[m] src[..., o * stride + m * dilation, ...] along `axis`,
     # o < length; out has src's shape with `length` along `axis`.
-    cdef Py_ssize_t a, b, o, m, i, inner, outer, n_axis = shape.n[axis]
-    cdef const real_t* row
-    cdef real_t* dst
-    cdef real_t wm
+    cdef Py_ssize_t a, inner, outer, n_axis = shape.n[axis]
     if axis < 2:
-        # planes: everything after `axis` is contiguous
+        # rows: everything after `axis` is contiguous
         inner = 1
         for a in range(axis + 1, 3):
             inner *= shape.n[a]
@@ -48,30 +60,21 @@ cdef void apply_pass(const real_t* src, Shape3 shape, int axis, const real_t* w,
         for a in range(axis):
             outer *= shape.n[a]
         for a in range(outer):
-            for o in range(length):
-                dst = out + (a * length + o) * inner
-                if not accumulate:
-                    memset(dst, 0, <size_t>inner * sizeof(real_t))
-                for m in range(k):
-                    wm = w[m]
-                    row = src + (a * n_axis + o * stride + m * dilation) * inner
-                    for i in range(inner):
-                        dst[i] = dst[i] + wm * row[i]
+            if real_t is float:
+                convlab_sep_rows_float(src + a * n_axis * inner, inner, w, k, stride, dilation,
+                                       length, out + a * length * inner, accumulate)
+            else:
+                convlab_sep_rows_double(src + a * n_axis * inner, inner, w, k, stride,
+                                        dilation, length, out + a * length * inner, accumulate)
     else:
         outer = shape.n[0] * shape.n[1]
         for a in range(outer):
-            dst = out + a * length
-            row = src + a * n_axis
-            if not accumulate:
-                memset(dst, 0, <size_t>length * sizeof(real_t))
-            for m in range(k):
-                wm = w[m]
-                if stride == 1:
-                    for o in range(length):
-                        dst[o] = dst[o] + wm * row[o + m * dilation]
-                else:
-                    for o in range(length):
-                        dst[o] = dst[o] + wm * row[o * stride + m * dilation]
+            if real_t is float:
+                convlab_sep_line_float(src + a * n_axis, w, k, stride, dilation, length,
+                                       out + a * length, accumulate)
+            else:
+                convlab_sep_line_double(src + a * n_axis, w, k, stride, dilation, length,
+                                        out + a * length, accumulate)
 
 
 cdef void adjoint_pass(const real_t* src, Shape3 shape, int axis, const real_t* w,
