@@ -43,6 +43,28 @@ cdef extern from "_separable_blocks.h" nogil:
     void convlab_sep_line_double(const double* src, const double* w, Py_ssize_t k,
                                  Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t length,
                                  double* out, int accumulate)
+    void convlab_sep_rows_adjoint_float(const float* src, Py_ssize_t inner, const float* w,
+                                        Py_ssize_t k, Py_ssize_t dilation, Py_ssize_t length,
+                                        Py_ssize_t extent, float* out)
+    void convlab_sep_rows_adjoint_double(const double* src, Py_ssize_t inner, const double* w,
+                                         Py_ssize_t k, Py_ssize_t dilation, Py_ssize_t length,
+                                         Py_ssize_t extent, double* out)
+    void convlab_sep_line_adjoint_float(const float* src, const float* w, Py_ssize_t k,
+                                        Py_ssize_t dilation, Py_ssize_t length,
+                                        Py_ssize_t extent, float* out)
+    void convlab_sep_line_adjoint_double(const double* src, const double* w, Py_ssize_t k,
+                                         Py_ssize_t dilation, Py_ssize_t length,
+                                         Py_ssize_t extent, double* out)
+    void convlab_sep_dot_float(const float* g, const float* src, Py_ssize_t k,
+                               Py_ssize_t dilation, Py_ssize_t length, float* dw)
+    void convlab_sep_dot_double(const double* g, const double* src, Py_ssize_t k,
+                                Py_ssize_t dilation, Py_ssize_t length, double* dw)
+    void convlab_sep_dot_rows_float(const float* g, Py_ssize_t gstride, const float* src,
+                                    Py_ssize_t sstride, Py_ssize_t rows, Py_ssize_t k,
+                                    Py_ssize_t dilation, Py_ssize_t length, float* dw)
+    void convlab_sep_dot_rows_double(const double* g, Py_ssize_t gstride, const double* src,
+                                     Py_ssize_t sstride, Py_ssize_t rows, Py_ssize_t k,
+                                     Py_ssize_t dilation, Py_ssize_t length, double* dw)
 
 
 cdef void apply_pass(const real_t* src, Shape3 shape, int axis, const real_t* w, Py_ssize_t k,
@@ -86,6 +108,33 @@ cdef void adjoint_pass(const real_t* src, Shape3 shape, int axis, const real_t* 
     cdef const real_t* row
     cdef real_t* dst
     cdef real_t wm
+    if stride == 1:
+        # gathered: each output sample sums its taps in registers
+        if axis < 2:
+            inner = 1
+            for a in range(axis + 1, 3):
+                inner *= shape.n[a]
+            outer = 1
+            for a in range(axis):
+                outer *= shape.n[a]
+            for a in range(outer):
+                if real_t is float:
+                    convlab_sep_rows_adjoint_float(src + a * length * inner, inner, w, k,
+                                                   dilation, length, extent,
+                                                   out + a * extent * inner)
+                else:
+                    convlab_sep_rows_adjoint_double(src + a * length * inner, inner, w, k,
+                                                    dilation, length, extent,
+                                                    out + a * extent * inner)
+        else:
+            for a in range(shape.n[0] * shape.n[1]):
+                if real_t is float:
+                    convlab_sep_line_adjoint_float(src + a * length, w, k, dilation, length,
+                                                   extent, out + a * extent)
+                else:
+                    convlab_sep_line_adjoint_double(src + a * length, w, k, dilation, length,
+                                                    extent, out + a * extent)
+        return
     if axis < 2:
         inner = 1
         for a in range(axis + 1, 3):
@@ -127,6 +176,26 @@ cdef void contract(const real_t* g, Shape3 gshape, const real_t* src, Py_ssize_t
     outer = 1
     for a in range(axis):
         outer *= gshape.n[a]
+    if stride == 1 and axis == 2:
+        # along the rows: the sums carried over all rows, reduced once
+        if real_t is float:
+            convlab_sep_dot_rows_float(g, length, src, src_extent, outer, k, dilation, length,
+                                       dw)
+        else:
+            convlab_sep_dot_rows_double(g, length, src, src_extent, outer, k, dilation, length,
+                                        dw)
+        return
+    if stride == 1:
+        # per block of rows, one accumulator per tap: the taps of one block are a dot
+        # product of flattened rows, shifted by dilation * inner
+        for a in range(outer):
+            if real_t is float:
+                convlab_sep_dot_float(g + a * length * inner, src + a * src_extent * inner, k,
+                                      dilation * inner, length * inner, dw)
+            else:
+                convlab_sep_dot_double(g + a * length * inner, src + a * src_extent * inner, k,
+                                       dilation * inner, length * inner, dw)
+        return
     for m in range(k):
         total = 0
         if axis < 2:
@@ -244,6 +313,7 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w0,
     cdef real_t* buffers
     cdef real_t* A
     cdef real_t* B
+    cdef bint lead0 = P.n[0] == 1 and O.n[0] == 1 and k[0] == 1 and _all_ones(w0)
     if images == 0 or channels == 0:
         return
     buffers = <real_t*>malloc(<size_t>(thread_count * per_thread) * sizeof(real_t))
@@ -260,6 +330,11 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w0,
                 for f in range(filters):
                     memset(B, 0, <size_t>size3(SB) * sizeof(real_t))
                     adjoint_pass(&g[n, f, 0], O, 2, &w2[f, c, 0], k[2], s[2], dl[2], P.n[2], B)
+                    if lead0:
+                        # a leading axis: the pass along axis 1 adds straight into dx
+                        adjoint_pass(B, SB, 1, &w1[f, c, 0], k[1], s[1], dl[1], P.n[1],
+                                     &dxp[n, c, 0])
+                        continue
                     memset(A, 0, <size_t>size3(SA) * sizeof(real_t))
                     adjoint_pass(B, SB, 1, &w1[f, c, 0], k[1], s[1], dl[1], P.n[1], A)
                     adjoint_pass(A, SA, 0, &w0[f, c, 0], k[0], s[0], dl[0], P.n[0],

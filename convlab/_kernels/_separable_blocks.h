@@ -32,6 +32,42 @@ static void convlab_sep_rows_plain_##T(const REAL* src, Py_ssize_t inner, const 
             out[o * inner + i] = sum;                                                      \
         }                                                                                  \
 }                                                                                           \
+static void convlab_sep_rows_adjoint_plain_##T(const REAL* src, Py_ssize_t inner,          \
+                                               const REAL* w, Py_ssize_t k,                \
+                                               Py_ssize_t dilation, Py_ssize_t length,     \
+                                               Py_ssize_t extent, REAL* out,               \
+                                               Py_ssize_t first) {                         \
+    for (Py_ssize_t i = 0; i < extent; i++)                                                \
+        for (Py_ssize_t c = first; c < inner; c++) {                                       \
+            REAL sum = out[i * inner + c];                                                 \
+            for (Py_ssize_t m = 0; m < k; m++) {                                           \
+                Py_ssize_t o = i - m * dilation;                                           \
+                if (o >= 0 && o < length) sum += w[m] * src[o * inner + c];                \
+            }                                                                              \
+            out[i * inner + c] = sum;                                                      \
+        }                                                                                  \
+}                                                                                           \
+static void convlab_sep_line_adjoint_plain_##T(const REAL* src, const REAL* w, Py_ssize_t k,\
+                                               Py_ssize_t dilation, Py_ssize_t length,     \
+                                               Py_ssize_t lo, Py_ssize_t hi, REAL* out) {  \
+    for (Py_ssize_t i = lo; i < hi; i++) {                                                 \
+        REAL sum = out[i];                                                                 \
+        for (Py_ssize_t m = 0; m < k; m++) {                                               \
+            Py_ssize_t o = i - m * dilation;                                               \
+            if (o >= 0 && o < length) sum += w[m] * src[o];                                \
+        }                                                                                  \
+        out[i] = sum;                                                                      \
+    }                                                                                      \
+}                                                                                           \
+static void convlab_sep_dot_plain_##T(const REAL* g, const REAL* src, Py_ssize_t k,        \
+                                      Py_ssize_t dilation, Py_ssize_t length,              \
+                                      Py_ssize_t first, REAL* dw) {                        \
+    for (Py_ssize_t m = 0; m < k; m++) {                                                   \
+        REAL sum = 0;                                                                      \
+        for (Py_ssize_t o = first; o < length; o++) sum += g[o] * src[o + m * dilation];   \
+        dw[m] += sum;                                                                      \
+    }                                                                                      \
+}                                                                                           \
 static void convlab_sep_line_plain_##T(const REAL* src, const REAL* w, Py_ssize_t k,       \
                                        Py_ssize_t stride, Py_ssize_t dilation,             \
                                        Py_ssize_t length, REAL* out, int accumulate,       \
@@ -127,6 +163,156 @@ static void convlab_sep_line_##T(const REAL* src, const REAL* w, Py_ssize_t k,  
         }                                                                                  \
     }                                                                                      \
     convlab_sep_line_plain_##T(src, w, k, stride, dilation, length, out, accumulate, o);   \
+}                                                                                            \
+/* adjoint of the rows pass at stride 1, gathered: out[i] += sum over the taps m with      \
+   0 <= i - m * dilation < length of w[m] src[i - m * dilation] */                          \
+static void convlab_sep_rows_adjoint_##T(const REAL* src, Py_ssize_t inner, const REAL* w, \
+                                         Py_ssize_t k, Py_ssize_t dilation,                \
+                                         Py_ssize_t length, Py_ssize_t extent, REAL* out) {\
+    Py_ssize_t blocks = inner / (4 * LANES) * (4 * LANES);                                 \
+    Py_ssize_t singles = inner / LANES * LANES;                                            \
+    for (Py_ssize_t i = 0; i < extent; i++) {                                              \
+        REAL* dst = out + i * inner;                                                       \
+        Py_ssize_t m_lo = i - (length - 1) > 0 ? (i - (length - 1) + dilation - 1) / dilation : 0; \
+        Py_ssize_t m_hi = i / dilation + 1 < k ? i / dilation + 1 : k;                     \
+        Py_ssize_t c = 0;                                                                  \
+        for (; c < blocks; c += 4 * LANES) {                                               \
+            convlab_sep_v_##T a0 = convlab_sep_load_##T(dst + c);                          \
+            convlab_sep_v_##T a1 = convlab_sep_load_##T(dst + c + LANES);                  \
+            convlab_sep_v_##T a2 = convlab_sep_load_##T(dst + c + 2 * LANES);              \
+            convlab_sep_v_##T a3 = convlab_sep_load_##T(dst + c + 3 * LANES);              \
+            for (Py_ssize_t m = m_lo; m < m_hi; m++) {                                     \
+                const REAL* row = src + (i - m * dilation) * inner + c;                    \
+                REAL wm = w[m];                                                            \
+                a0 += wm * convlab_sep_load_##T(row);                                      \
+                a1 += wm * convlab_sep_load_##T(row + LANES);                              \
+                a2 += wm * convlab_sep_load_##T(row + 2 * LANES);                          \
+                a3 += wm * convlab_sep_load_##T(row + 3 * LANES);                          \
+            }                                                                              \
+            convlab_sep_store_##T(dst + c, a0);                                            \
+            convlab_sep_store_##T(dst + c + LANES, a1);                                    \
+            convlab_sep_store_##T(dst + c + 2 * LANES, a2);                                \
+            convlab_sep_store_##T(dst + c + 3 * LANES, a3);                                \
+        }                                                                                  \
+        for (; c < singles; c += LANES) {                                                  \
+            convlab_sep_v_##T a0 = convlab_sep_load_##T(dst + c);                          \
+            for (Py_ssize_t m = m_lo; m < m_hi; m++)                                       \
+                a0 += w[m] * convlab_sep_load_##T(src + (i - m * dilation) * inner + c);   \
+            convlab_sep_store_##T(dst + c, a0);                                            \
+        }                                                                                  \
+    }                                                                                      \
+    if (singles < inner)                                                                   \
+        convlab_sep_rows_adjoint_plain_##T(src, inner, w, k, dilation, length, extent, out,\
+                                           singles);                                      \
+}                                                                                           \
+/* adjoint of the line pass at stride 1, gathered; the interior (every tap in range) in   \
+   vectors, the edges one sample at a time */                                               \
+static void convlab_sep_line_adjoint_##T(const REAL* src, const REAL* w, Py_ssize_t k,     \
+                                         Py_ssize_t dilation, Py_ssize_t length,           \
+                                         Py_ssize_t extent, REAL* out) {                   \
+    Py_ssize_t lo = (k - 1) * dilation, hi = length, i = lo;                               \
+    if (hi <= lo) {                                                                        \
+        convlab_sep_line_adjoint_plain_##T(src, w, k, dilation, length, 0, extent, out);   \
+        return;                                                                            \
+    }                                                                                      \
+    convlab_sep_line_adjoint_plain_##T(src, w, k, dilation, length, 0, lo, out);           \
+    for (; i + 2 * LANES <= hi; i += 2 * LANES) {                                          \
+        convlab_sep_v_##T a0 = convlab_sep_load_##T(out + i);                             \
+        convlab_sep_v_##T a1 = convlab_sep_load_##T(out + i + LANES);                     \
+        for (Py_ssize_t m = 0; m < k; m++) {                                               \
+            const REAL* p = src + i - m * dilation;                                        \
+            a0 += w[m] * convlab_sep_load_##T(p);                                          \
+            a1 += w[m] * convlab_sep_load_##T(p + LANES);                                  \
+        }                                                                                  \
+        convlab_sep_store_##T(out + i, a0);                                                \
+        convlab_sep_store_##T(out + i + LANES, a1);                                        \
+    }                                                                                      \
+    for (; i + LANES <= hi; i += LANES) {                                                  \
+        convlab_sep_v_##T a0 = convlab_sep_load_##T(out + i);                             \
+        for (Py_ssize_t m = 0; m < k; m++)                                                 \
+            a0 += w[m] * convlab_sep_load_##T(src + i - m * dilation);                     \
+        convlab_sep_store_##T(out + i, a0);                                                \
+    }                                                                                      \
+    convlab_sep_line_adjoint_plain_##T(src, w, k, dilation, length, i, extent, out);       \
+}                                                                                           \
+/* dw[m] += sum_o g[o] src[o + m * dilation], o < length: one accumulator per tap */       \
+static inline REAL convlab_sep_sum_##T(convlab_sep_v_##T v) {                             \
+    REAL sum = 0;                                                                          \
+    for (int lane = 0; lane < LANES; lane++) sum += v[lane];                               \
+    return sum;                                                                            \
+}                                                                                           \
+static void convlab_sep_dot_##T(const REAL* g, const REAL* src, Py_ssize_t k,              \
+                                Py_ssize_t dilation, Py_ssize_t length, REAL* dw) {        \
+    Py_ssize_t full = length / LANES * LANES, m = 0;                                       \
+    /* four taps at a time: four independent sums, each vector of g loaded once */        \
+    for (; m + 4 <= k; m += 4) {                                                           \
+        convlab_sep_v_##T a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                          \
+        const REAL* p = src + m * dilation;                                                \
+        for (Py_ssize_t o = 0; o < full; o += LANES) {                                     \
+            convlab_sep_v_##T gv = convlab_sep_load_##T(g + o);                            \
+            a0 += gv * convlab_sep_load_##T(p + o);                                        \
+            a1 += gv * convlab_sep_load_##T(p + o + dilation);                             \
+            a2 += gv * convlab_sep_load_##T(p + o + 2 * dilation);                         \
+            a3 += gv * convlab_sep_load_##T(p + o + 3 * dilation);                         \
+        }                                                                                  \
+        dw[m] += convlab_sep_sum_##T(a0);                                                  \
+        dw[m + 1] += convlab_sep_sum_##T(a1);                                              \
+        dw[m + 2] += convlab_sep_sum_##T(a2);                                              \
+        dw[m + 3] += convlab_sep_sum_##T(a3);                                              \
+    }                                                                                      \
+    for (; m < k; m++) {                                                                   \
+        convlab_sep_v_##T a0 = {0}, a1 = {0};                                              \
+        const REAL* p = src + m * dilation;                                                \
+        Py_ssize_t o = 0;                                                                  \
+        for (; o + 2 * LANES <= full; o += 2 * LANES) {                                    \
+            a0 += convlab_sep_load_##T(g + o) * convlab_sep_load_##T(p + o);               \
+            a1 += convlab_sep_load_##T(g + o + LANES) * convlab_sep_load_##T(p + o + LANES); \
+        }                                                                                  \
+        for (; o < full; o += LANES)                                                       \
+            a0 += convlab_sep_load_##T(g + o) * convlab_sep_load_##T(p + o);               \
+        dw[m] += convlab_sep_sum_##T(a0 + a1);                                             \
+    }                                                                                      \
+    if (full < length)                                                                     \
+        convlab_sep_dot_plain_##T(g, src, k, dilation, length, full, dw);                  \
+}                                                                                            \
+/* dw[m] += sum over rows r and o < length of g[r * gstride + o] src[r * sstride + o +     \
+   m * dilation]: the vector sums carried across the rows, reduced once at the end */      \
+static void convlab_sep_dot_rows_##T(const REAL* g, Py_ssize_t gstride, const REAL* src,   \
+                                     Py_ssize_t sstride, Py_ssize_t rows, Py_ssize_t k,    \
+                                     Py_ssize_t dilation, Py_ssize_t length, REAL* dw) {   \
+    Py_ssize_t full = length / LANES * LANES, m = 0;                                       \
+    for (; m + 4 <= k; m += 4) {                                                           \
+        convlab_sep_v_##T a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                          \
+        for (Py_ssize_t r = 0; r < rows; r++) {                                            \
+            const REAL* gr = g + r * gstride;                                              \
+            const REAL* p = src + r * sstride + m * dilation;                              \
+            for (Py_ssize_t o = 0; o < full; o += LANES) {                                 \
+                convlab_sep_v_##T gv = convlab_sep_load_##T(gr + o);                       \
+                a0 += gv * convlab_sep_load_##T(p + o);                                    \
+                a1 += gv * convlab_sep_load_##T(p + o + dilation);                         \
+                a2 += gv * convlab_sep_load_##T(p + o + 2 * dilation);                     \
+                a3 += gv * convlab_sep_load_##T(p + o + 3 * dilation);                     \
+            }                                                                              \
+        }                                                                                  \
+        dw[m] += convlab_sep_sum_##T(a0);                                                  \
+        dw[m + 1] += convlab_sep_sum_##T(a1);                                              \
+        dw[m + 2] += convlab_sep_sum_##T(a2);                                              \
+        dw[m + 3] += convlab_sep_sum_##T(a3);                                              \
+    }                                                                                      \
+    for (; m < k; m++) {                                                                   \
+        convlab_sep_v_##T a0 = {0};                                                        \
+        for (Py_ssize_t r = 0; r < rows; r++) {                                            \
+            const REAL* gr = g + r * gstride;                                              \
+            const REAL* p = src + r * sstride + m * dilation;                              \
+            for (Py_ssize_t o = 0; o < full; o += LANES)                                   \
+                a0 += convlab_sep_load_##T(gr + o) * convlab_sep_load_##T(p + o);          \
+        }                                                                                  \
+        dw[m] += convlab_sep_sum_##T(a0);                                                  \
+    }                                                                                      \
+    if (full < length)                                                                     \
+        for (Py_ssize_t r = 0; r < rows; r++)                                              \
+            convlab_sep_dot_plain_##T(g + r * gstride, src + r * sstride, k, dilation,     \
+                                      length, full, dw);                                   \
 }
 
 CONVLAB_SEP_PASSES(float, float)
@@ -146,6 +332,26 @@ CONVLAB_SEP_PASSES(double, double)
     convlab_sep_line_plain_float(s, w, k, st, d, l, o, a, 0)
 #define convlab_sep_line_double(s, w, k, st, d, l, o, a) \
     convlab_sep_line_plain_double(s, w, k, st, d, l, o, a, 0)
+#define convlab_sep_rows_adjoint_float(s, n, w, k, d, l, e, o) \
+    convlab_sep_rows_adjoint_plain_float(s, n, w, k, d, l, e, o, 0)
+#define convlab_sep_rows_adjoint_double(s, n, w, k, d, l, e, o) \
+    convlab_sep_rows_adjoint_plain_double(s, n, w, k, d, l, e, o, 0)
+#define convlab_sep_line_adjoint_float(s, w, k, d, l, e, o) \
+    convlab_sep_line_adjoint_plain_float(s, w, k, d, l, 0, e, o)
+#define convlab_sep_line_adjoint_double(s, w, k, d, l, e, o) \
+    convlab_sep_line_adjoint_plain_double(s, w, k, d, l, 0, e, o)
+#define convlab_sep_dot_float(g, s, k, d, l, dw) convlab_sep_dot_plain_float(g, s, k, d, l, 0, dw)
+static void convlab_sep_dot_rows_float(const float* g, Py_ssize_t gs, const float* s,
+                                       Py_ssize_t ss, Py_ssize_t rows, Py_ssize_t k,
+                                       Py_ssize_t d, Py_ssize_t l, float* dw) {
+    for (Py_ssize_t r = 0; r < rows; r++) convlab_sep_dot_plain_float(g + r * gs, s + r * ss, k, d, l, 0, dw);
+}
+static void convlab_sep_dot_rows_double(const double* g, Py_ssize_t gs, const double* s,
+                                        Py_ssize_t ss, Py_ssize_t rows, Py_ssize_t k,
+                                        Py_ssize_t d, Py_ssize_t l, double* dw) {
+    for (Py_ssize_t r = 0; r < rows; r++) convlab_sep_dot_plain_double(g + r * gs, s + r * ss, k, d, l, 0, dw);
+}
+#define convlab_sep_dot_double(g, s, k, d, l, dw) convlab_sep_dot_plain_double(g, s, k, d, l, 0, dw)
 
 #endif
 
