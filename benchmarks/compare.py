@@ -85,9 +85,10 @@ CLASSES = [
     bench_unshared.U2Tiled,
     bench_separable.P1SeparableGaussian,
     bench_separable.P2AutoDetects,
+    bench_separable.P3SeparableLayer,
 ]
 # The cases whose anchors are PyTorch (multi-threaded, timed at the row's worker count).
-TORCH_MODULES = {bench_layers.__name__, bench_unshared.__name__}
+TORCH_MODULES = {bench_layers.__name__, bench_unshared.__name__}  # (P3 mixes both kinds)
 
 # The targets of issue 2 ("Speed to reach") and issue 3 (the L cases). kind:
 #   "anchor"  ratio to the named anchor            >= value
@@ -140,6 +141,10 @@ TARGETS = [
          anchor="scipy.signal.fftconvolve (dense)", value=2.0),
     dict(case="P2", variant="auto, dense kernel", workers=2, kind="slower",
          other="separable", value=1.2),
+    dict(case="P3", variant="separable, forward + grads", workers=2, kind="own",
+         other="dense conv, forward + grads", value=2.0),
+    dict(case="P3", variant="separable, forward + grads", workers=2, kind="anchor",
+         anchor="torch conv2d (dense), autograd", value=2.0),
 ]
 
 

@@ -20,6 +20,7 @@ import scipy.signal
 
 import convlab
 
+from .bench_layers import torch_anchor
 from .bench_signal import DTYPES, WORKERS, anchor, convlab_variant
 
 SIZE = 2048
@@ -93,3 +94,77 @@ class P2AutoDetects:
     @convlab_variant("separable")
     def time_convlab_separable(self, dtype, workers):
         return convlab.correlate_separable(self.x, [self.g, self.g], "same", workers=workers)
+
+
+LAYER_N, LAYER_C, LAYER_SIZE, LAYER_F, LAYER_K = 32, 32, 64, 32, 7
+
+
+class P3SeparableLayer:
+    """P3: separable_conv, N=32, C=32, 64 x 64, F=32, 7 x 7 (factors 7 + 7), forward and
+    forward + gradients, next to convlab's own dense ``conv`` and PyTorch's dense
+    ``conv2d`` with the outer-product kernel. The methods return the output and the input
+    gradient (the weight gradients differ in shape between the separable and the dense
+    layers; they are computed and timed, not compared)."""
+
+    params = [DTYPES, WORKERS]
+    param_names = ["dtype", "workers"]
+    timeout = 600
+    case = "P3"
+    description = "separable_conv N=32, C=32, 64 x 64, F=32, 7 x 7 vs dense conv / torch conv2d"
+
+    def setup(self, dtype, workers):
+        from .bench_layers import _import_torch
+
+        rng = np.random.default_rng(1234)
+        shape = (LAYER_N, LAYER_C, LAYER_SIZE, LAYER_SIZE)
+        self.x = rng.standard_normal(shape).astype(dtype)
+        self.ws = [rng.standard_normal((LAYER_F, LAYER_C, LAYER_K)).astype(dtype)
+                   for _ in range(2)]
+        self.dense = np.ascontiguousarray(self.ws[0][..., None] * self.ws[1][:, :, None, :])
+        out = LAYER_SIZE - LAYER_K + 1
+        self.grad_out = rng.standard_normal((LAYER_N, LAYER_F, out, out)).astype(dtype)
+        self.workers = workers
+        torch = self.torch = _import_torch()
+        if torch is not None:
+            torch.set_num_threads(workers)
+            self.tx_leaf = torch.from_numpy(self.x).requires_grad_()
+            self.tw_leaf = torch.from_numpy(self.dense).requires_grad_()
+            self.tgrad_out = torch.from_numpy(self.grad_out)
+
+    @convlab_variant("separable, forward", group="forward")
+    def time_convlab_separable_forward(self, dtype, workers):
+        return convlab.separable_conv(self.x, self.ws, workers=workers)
+
+    @convlab_variant("dense conv, forward", group="forward")
+    def time_convlab_dense_forward(self, dtype, workers):
+        return convlab.conv(self.x, self.dense, workers=workers)
+
+    @convlab_variant("separable, forward + grads", group="forward + grads")
+    def time_convlab_separable_step(self, dtype, workers):
+        y = convlab.separable_conv(self.x, self.ws, workers=workers)
+        gx = convlab.separable_conv_grad_input(self.grad_out, self.ws, self.x.shape,
+                                               workers=workers)
+        convlab.separable_conv_grad_weights(self.grad_out, self.x, self.ws, workers=workers)
+        return y, gx
+
+    @convlab_variant("dense conv, forward + grads", group="forward + grads")
+    def time_convlab_dense_step(self, dtype, workers):
+        y = convlab.conv(self.x, self.dense, workers=workers)
+        gx = convlab.conv_grad_input(self.grad_out, self.dense, self.x.shape, workers=workers)
+        convlab.conv_grad_weight(self.grad_out, self.x, self.dense.shape, workers=workers)
+        return y, gx
+
+    @torch_anchor("torch conv2d (dense), forward", group="forward")
+    def time_torch_dense_forward(self, dtype, workers):
+        torch = self.torch
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(torch.from_numpy(self.x),
+                                              torch.from_numpy(self.dense)).numpy()
+
+    @torch_anchor("torch conv2d (dense), autograd", group="forward + grads")
+    def time_torch_dense_step(self, dtype, workers):
+        x, w = self.tx_leaf, self.tw_leaf
+        x.grad = w.grad = None
+        y = self.torch.nn.functional.conv2d(x, w)
+        y.backward(self.tgrad_out)
+        return y.detach().numpy(), x.grad.numpy()
