@@ -55,6 +55,13 @@ cdef extern from "_separable_blocks.h" nogil:
     void convlab_sep_line_adjoint_double(const double* src, const double* w, Py_ssize_t k,
                                          Py_ssize_t dilation, Py_ssize_t length,
                                          Py_ssize_t extent, double* out)
+    void convlab_sep_line_adjoint_padded_float(const float* src, const float* w, Py_ssize_t k,
+                                               Py_ssize_t dilation, Py_ssize_t length,
+                                               Py_ssize_t extent, float* out, float* scratch)
+    void convlab_sep_line_adjoint_padded_double(const double* src, const double* w,
+                                                Py_ssize_t k, Py_ssize_t dilation,
+                                                Py_ssize_t length, Py_ssize_t extent,
+                                                double* out, double* scratch)
     void convlab_sep_dot_float(const float* g, const float* src, Py_ssize_t k,
                                Py_ssize_t dilation, Py_ssize_t length, float* dw)
     void convlab_sep_dot_double(const double* g, const double* src, Py_ssize_t k,
@@ -101,7 +108,7 @@ cdef void apply_pass(const real_t* src, Shape3 shape, int axis, const real_t* w,
 
 cdef void adjoint_pass(const real_t* src, Shape3 shape, int axis, const real_t* w,
                        Py_ssize_t k, Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t extent,
-                       real_t* out) noexcept nogil:
+                       real_t* out, real_t* scratch) noexcept nogil:
     # out[..., o * stride + m * dilation, ...] += w[m] src[..., o, ...]: the adjoint of
     # apply_pass; src has `shape` (the pass's output), out has `extent` along `axis`.
     cdef Py_ssize_t a, o, m, i, inner, outer, length = shape.n[axis]
@@ -128,7 +135,16 @@ cdef void adjoint_pass(const real_t* src, Shape3 shape, int axis, const real_t* 
                                                     out + a * extent * inner)
         else:
             for a in range(shape.n[0] * shape.n[1]):
-                if real_t is float:
+                if scratch != NULL:
+                    if real_t is float:
+                        convlab_sep_line_adjoint_padded_float(src + a * length, w, k, dilation,
+                                                              length, extent, out + a * extent,
+                                                              scratch)
+                    else:
+                        convlab_sep_line_adjoint_padded_double(src + a * length, w, k,
+                                                               dilation, length, extent,
+                                                               out + a * extent, scratch)
+                elif real_t is float:
                     convlab_sep_line_adjoint_float(src + a * length, w, k, dilation, length,
                                                    extent, out + a * extent)
                 else:
@@ -308,11 +324,14 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w0,
     k[0], k[1], k[2] = w0.shape[2], w1.shape[2], w2.shape[2]
     SA = with_axis(P, 0, O.n[0])
     SB = with_axis(SA, 1, O.n[1])
-    cdef Py_ssize_t per_thread = size3(SA) + size3(SB)
+    # a padded row and the reversed taps for the last axis's adjoint pass
+    cdef Py_ssize_t scratch_size = P.n[2] + 2 * (k[2] - 1) * dl[2] + k[2]
+    cdef Py_ssize_t per_thread = size3(SA) + size3(SB) + scratch_size
     cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, f, c
     cdef real_t* buffers
     cdef real_t* A
     cdef real_t* B
+    cdef real_t* scratch
     cdef bint lead0 = P.n[0] == 1 and O.n[0] == 1 and k[0] == 1 and _all_ones(w0)
     if images == 0 or channels == 0:
         return
@@ -326,19 +345,21 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w0,
                 c = task % channels
                 A = buffers + threadid() * per_thread
                 B = A + size3(SA)
+                scratch = B + size3(SB)
                 memset(&dxp[n, c, 0], 0, <size_t>size3(P) * sizeof(real_t))
                 for f in range(filters):
                     memset(B, 0, <size_t>size3(SB) * sizeof(real_t))
-                    adjoint_pass(&g[n, f, 0], O, 2, &w2[f, c, 0], k[2], s[2], dl[2], P.n[2], B)
+                    adjoint_pass(&g[n, f, 0], O, 2, &w2[f, c, 0], k[2], s[2], dl[2], P.n[2], B,
+                                 scratch)
                     if lead0:
                         # a leading axis: the pass along axis 1 adds straight into dx
                         adjoint_pass(B, SB, 1, &w1[f, c, 0], k[1], s[1], dl[1], P.n[1],
-                                     &dxp[n, c, 0])
+                                     &dxp[n, c, 0], NULL)
                         continue
                     memset(A, 0, <size_t>size3(SA) * sizeof(real_t))
-                    adjoint_pass(B, SB, 1, &w1[f, c, 0], k[1], s[1], dl[1], P.n[1], A)
+                    adjoint_pass(B, SB, 1, &w1[f, c, 0], k[1], s[1], dl[1], P.n[1], A, NULL)
                     adjoint_pass(A, SA, 0, &w0[f, c, 0], k[0], s[0], dl[0], P.n[0],
-                                 &dxp[n, c, 0])
+                                 &dxp[n, c, 0], NULL)
     finally:
         free(buffers)
 

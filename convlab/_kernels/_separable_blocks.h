@@ -235,6 +235,21 @@ static void convlab_sep_line_adjoint_##T(const REAL* src, const REAL* w, Py_ssiz
     }                                                                                      \
     convlab_sep_line_adjoint_plain_##T(src, w, k, dilation, length, i, extent, out);       \
 }                                                                                           \
+/* the same through a zero-padded copy of the row in `scratch` (extent + (k - 1) dilation  \
+   samples, then k for the reversed taps): every output a full sum, all in vectors */       \
+static void convlab_sep_line_adjoint_padded_##T(const REAL* src, const REAL* w, Py_ssize_t k,\
+                                                Py_ssize_t dilation, Py_ssize_t length,    \
+                                                Py_ssize_t extent, REAL* out,              \
+                                                REAL* scratch) {                           \
+    Py_ssize_t lead = (k - 1) * dilation, width = extent + lead;                           \
+    REAL* row = scratch;                                                                   \
+    REAL* reversed = scratch + width;                                                      \
+    memset(row, 0, (size_t)width * sizeof(REAL));                                          \
+    memcpy(row + lead, src, (size_t)(length < extent ? length : extent) * sizeof(REAL));   \
+    for (Py_ssize_t m = 0; m < k; m++) reversed[m] = w[k - 1 - m];                         \
+    /* out[i] += sum_m w[m] src[i - m d] = sum_m' w[k-1-m'] row[i + m' d] */               \
+    convlab_sep_line_##T(row, reversed, k, 1, dilation, extent, out, 1);                   \
+}                                                                                           \
 /* dw[m] += sum_o g[o] src[o + m * dilation], o < length: one accumulator per tap */       \
 static inline REAL convlab_sep_sum_##T(convlab_sep_v_##T v) {                             \
     REAL sum = 0;                                                                          \
@@ -339,6 +354,10 @@ CONVLAB_SEP_PASSES(double, double)
 #define convlab_sep_line_adjoint_float(s, w, k, d, l, e, o) \
     convlab_sep_line_adjoint_plain_float(s, w, k, d, l, 0, e, o)
 #define convlab_sep_line_adjoint_double(s, w, k, d, l, e, o) \
+    convlab_sep_line_adjoint_plain_double(s, w, k, d, l, 0, e, o)
+#define convlab_sep_line_adjoint_padded_float(s, w, k, d, l, e, o, scratch) \
+    convlab_sep_line_adjoint_plain_float(s, w, k, d, l, 0, e, o)
+#define convlab_sep_line_adjoint_padded_double(s, w, k, d, l, e, o, scratch) \
     convlab_sep_line_adjoint_plain_double(s, w, k, d, l, 0, e, o)
 #define convlab_sep_dot_float(g, s, k, d, l, dw) convlab_sep_dot_plain_float(g, s, k, d, l, 0, dw)
 static void convlab_sep_dot_rows_float(const float* g, Py_ssize_t gs, const float* s,
