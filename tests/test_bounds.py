@@ -106,3 +106,26 @@ def test_unshared_kernels_stay_inside_their_inputs(guarded, rng, dtype):
             convlab.tiled_conv_grad_input(g, wt, x.shape, stride=stride, padding=padding)
             convlab.tiled_conv_grad_weight(g, x, wt.shape, stride=stride, padding=padding)
             convlab.tiled_conv_grad_bias(g, tiles)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_separable_kernels_stay_inside_their_inputs(guarded, rng, dtype):
+    """correlate_separable and separable_conv read the factors and the output gradient in
+    place: strides, dilations, paddings and rows that are not whole vectors."""
+    for n in (7, 9, 17, 33):
+        x = guarded((3, n, n + 2), dtype, rng)
+        ks = [guarded((k,), dtype, rng) for k in (3, 5)]
+        y = convlab.correlate_separable(x, ks, "same", axes=(1, 2))
+        np.testing.assert_array_equal(y, convlab.correlate_separable(x.copy(), [k.copy() for k in ks],
+                                                                     "same", axes=(1, 2)))
+        g = guarded(y.shape, dtype, rng)
+        convlab.correlate_separable_grad(g, x, ks, "same", axes=(1, 2))
+    for stride, padding, dilation in [(1, 0, 1), (2, 1, 1), (1, "same", 2), (3, "full", 1)]:
+        x = guarded((2, 3, 13, 11), dtype, rng)
+        ws = [guarded((4, 3, 3), dtype, rng), guarded((4, 3, 2), dtype, rng)]
+        kw = dict(stride=stride, padding=padding, dilation=dilation)
+        y = convlab.separable_conv(x, ws, **kw)
+        np.testing.assert_array_equal(y, convlab.separable_conv(x.copy(), [w.copy() for w in ws], **kw))
+        g = guarded(y.shape, dtype, rng)
+        convlab.separable_conv_grad_input(g, ws, x.shape, **kw)
+        convlab.separable_conv_grad_weights(g, x, ws, **kw)

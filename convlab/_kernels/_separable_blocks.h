@@ -13,10 +13,12 @@
 #include <stddef.h>
 #include <string.h>
 
+#ifndef CONVLAB_SEP_VECTORS
 #if defined(__GNUC__) || defined(__clang__)
 #define CONVLAB_SEP_VECTORS 1
 #else
 #define CONVLAB_SEP_VECTORS 0
+#endif
 #endif
 
 #define CONVLAB_SEP_PASSES(T, REAL)                                                         \
