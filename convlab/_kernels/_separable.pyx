@@ -22,6 +22,12 @@ from libc.string cimport memset
 from convlab._kernels._fused cimport real_t
 
 
+# Filters (or channels) per task: the planes one image contributes stay in cache while the
+# block's filters pass over them.
+cdef enum:
+    BLOCK = 4
+
+
 cdef struct Shape3:
     Py_ssize_t n[3]
 
@@ -270,7 +276,8 @@ def forward(const real_t[:, :, ::1] xp, const real_t[:, :, ::1] w0, const real_t
     SA = with_axis(P, 0, O.n[0])          # after the pass along axis 0
     SB = with_axis(SA, 1, O.n[1])         # after the passes along axes 0 and 1
     cdef Py_ssize_t per_thread = size3(SA) + size3(SB)
-    cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, f, c
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, f, c, f0, f1
+    cdef Py_ssize_t fblocks = (filters + BLOCK - 1) // BLOCK
     cdef real_t* buffers
     cdef real_t* a_buffer
     cdef real_t* A
@@ -285,22 +292,27 @@ def forward(const real_t[:, :, ::1] xp, const real_t[:, :, ::1] w0, const real_t
         raise MemoryError("separable_conv: cannot allocate the pass buffers")
     try:
         with nogil:
-            for task in prange(images * filters, num_threads=num_threads, schedule='dynamic'):
-                n = task // filters
-                f = task % filters
+            # a task is one image and a block of filters: each input plane is read once
+            # for the whole block while it is in cache
+            for task in prange(images * fblocks, num_threads=num_threads, schedule='dynamic'):
+                n = task // fblocks
+                f0 = (task % fblocks) * BLOCK
+                f1 = min(f0 + BLOCK, filters)
                 a_buffer = buffers + threadid() * per_thread
                 B = a_buffer + size3(SA)
-                memset(&y[n, f, 0], 0, <size_t>size3(O) * sizeof(real_t))
+                for f in range(f0, f1):
+                    memset(&y[n, f, 0], 0, <size_t>size3(O) * sizeof(real_t))
                 for c in range(channels):
-                    if lead0:
-                        A = <real_t*>&xp[n, c, 0]    # a leading axis: nothing to pass
-                    else:
-                        A = a_buffer
-                        apply_pass(&xp[n, c, 0], P, 0, &w0[f, c, 0], k[0], s[0], dl[0], O.n[0],
-                                   A, False)
-                    apply_pass(A, SA, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], B, False)
-                    apply_pass(B, SB, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2], &y[n, f, 0],
-                               True)
+                    for f in range(f0, f1):
+                        if lead0:
+                            A = <real_t*>&xp[n, c, 0]    # a leading axis: nothing to pass
+                        else:
+                            A = a_buffer
+                            apply_pass(&xp[n, c, 0], P, 0, &w0[f, c, 0], k[0], s[0], dl[0],
+                                       O.n[0], A, False)
+                        apply_pass(A, SA, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], B, False)
+                        apply_pass(B, SB, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2],
+                                   &y[n, f, 0], True)
     finally:
         free(buffers)
 
@@ -327,7 +339,8 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w0,
     # a padded row and the reversed taps for the last axis's adjoint pass
     cdef Py_ssize_t scratch_size = P.n[2] + 2 * (k[2] - 1) * dl[2] + k[2]
     cdef Py_ssize_t per_thread = size3(SA) + size3(SB) + scratch_size
-    cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, f, c
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, f, c, c0, c1
+    cdef Py_ssize_t cblocks = (channels + BLOCK - 1) // BLOCK
     cdef real_t* buffers
     cdef real_t* A
     cdef real_t* B
@@ -340,26 +353,32 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w0,
         raise MemoryError("separable_conv_grad_input: cannot allocate the pass buffers")
     try:
         with nogil:
-            for task in prange(images * channels, num_threads=num_threads, schedule='dynamic'):
-                n = task // channels
-                c = task % channels
+            # a task is one image and a block of channels: each output-gradient plane is
+            # read once for the whole block
+            for task in prange(images * cblocks, num_threads=num_threads, schedule='dynamic'):
+                n = task // cblocks
+                c0 = (task % cblocks) * BLOCK
+                c1 = min(c0 + BLOCK, channels)
                 A = buffers + threadid() * per_thread
                 B = A + size3(SA)
                 scratch = B + size3(SB)
-                memset(&dxp[n, c, 0], 0, <size_t>size3(P) * sizeof(real_t))
+                for c in range(c0, c1):
+                    memset(&dxp[n, c, 0], 0, <size_t>size3(P) * sizeof(real_t))
                 for f in range(filters):
-                    memset(B, 0, <size_t>size3(SB) * sizeof(real_t))
-                    adjoint_pass(&g[n, f, 0], O, 2, &w2[f, c, 0], k[2], s[2], dl[2], P.n[2], B,
-                                 scratch)
-                    if lead0:
-                        # a leading axis: the pass along axis 1 adds straight into dx
-                        adjoint_pass(B, SB, 1, &w1[f, c, 0], k[1], s[1], dl[1], P.n[1],
+                    for c in range(c0, c1):
+                        memset(B, 0, <size_t>size3(SB) * sizeof(real_t))
+                        adjoint_pass(&g[n, f, 0], O, 2, &w2[f, c, 0], k[2], s[2], dl[2], P.n[2],
+                                     B, scratch)
+                        if lead0:
+                            # a leading axis: the pass along axis 1 adds straight into dx
+                            adjoint_pass(B, SB, 1, &w1[f, c, 0], k[1], s[1], dl[1], P.n[1],
+                                         &dxp[n, c, 0], NULL)
+                            continue
+                        memset(A, 0, <size_t>size3(SA) * sizeof(real_t))
+                        adjoint_pass(B, SB, 1, &w1[f, c, 0], k[1], s[1], dl[1], P.n[1], A,
+                                     NULL)
+                        adjoint_pass(A, SA, 0, &w0[f, c, 0], k[0], s[0], dl[0], P.n[0],
                                      &dxp[n, c, 0], NULL)
-                        continue
-                    memset(A, 0, <size_t>size3(SA) * sizeof(real_t))
-                    adjoint_pass(B, SB, 1, &w1[f, c, 0], k[1], s[1], dl[1], P.n[1], A, NULL)
-                    adjoint_pass(A, SA, 0, &w0[f, c, 0], k[0], s[0], dl[0], P.n[0],
-                                 &dxp[n, c, 0], NULL)
     finally:
         free(buffers)
 
@@ -391,7 +410,8 @@ def grad_weights(const real_t[:, :, ::1] g, const real_t[:, :, ::1] xp,
     S2 = with_axis(P, 2, O.n[2])          # passed along 2            (P0, P1, O2)
     S12 = with_axis(S2, 1, O.n[1])        # passed along 2, 1         (P0, O1, O2)
     cdef Py_ssize_t per_thread = size3(S0) + size3(S01) + size3(S02) + size3(S2) + size3(S12)
-    cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, f, c
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, f, c, f0, f1
+    cdef Py_ssize_t fblocks = (filters + BLOCK - 1) // BLOCK
     cdef real_t* buffers
     cdef real_t* b0
     cdef real_t* b01
@@ -413,8 +433,11 @@ def grad_weights(const real_t[:, :, ::1] g, const real_t[:, :, ::1] xp,
         raise MemoryError("separable_conv_grad_weights: cannot allocate the pass buffers")
     try:
         with nogil:
-            for task in prange(filters * channels, num_threads=num_threads, schedule='dynamic'):
-                f = task // channels
+            # a task is a block of filters and one channel: each input plane is read once
+            # for the whole block
+            for task in prange(fblocks * channels, num_threads=num_threads, schedule='dynamic'):
+                f0 = (task // channels) * BLOCK
+                f1 = min(f0 + BLOCK, filters)
                 c = task % channels
                 b0 = buffers + threadid() * per_thread
                 b01 = b0 + size3(S0)
@@ -422,25 +445,28 @@ def grad_weights(const real_t[:, :, ::1] g, const real_t[:, :, ::1] xp,
                 b2 = b02 + size3(S02)
                 b12 = b2 + size3(S2)
                 for n in range(images):
-                    gn = &g[n, f, 0]
-                    # axis 2: the input passed along 0 and 1
-                    if lead0:
-                        a0 = &xp[n, c, 0]
-                    else:
-                        a0 = b0
-                        apply_pass(&xp[n, c, 0], P, 0, &w0[f, c, 0], k[0], s[0], dl[0], O.n[0],
-                                   b0, False)
-                    apply_pass(a0, S0, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], b01, False)
-                    contract(gn, O, b01, P.n[2], 2, k[2], s[2], dl[2], &d2[f, c, 0])
-                    # axis 1: passed along 0 and 2
-                    apply_pass(a0, S0, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2], b02, False)
-                    contract(gn, O, b02, P.n[1], 1, k[1], s[1], dl[1], &d1[f, c, 0])
-                    # axis 0 (no gradient wanted for a leading axis): passed along 2 and 1
-                    if not lead0:
-                        apply_pass(&xp[n, c, 0], P, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2],
-                                   b2, False)
-                        apply_pass(b2, S2, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], b12,
+                    for f in range(f0, f1):
+                        gn = &g[n, f, 0]
+                        # axis 2: the input passed along 0 and 1
+                        if lead0:
+                            a0 = &xp[n, c, 0]
+                        else:
+                            a0 = b0
+                            apply_pass(&xp[n, c, 0], P, 0, &w0[f, c, 0], k[0], s[0], dl[0],
+                                       O.n[0], b0, False)
+                        apply_pass(a0, S0, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], b01,
                                    False)
-                        contract(gn, O, b12, P.n[0], 0, k[0], s[0], dl[0], &d0[f, c, 0])
+                        contract(gn, O, b01, P.n[2], 2, k[2], s[2], dl[2], &d2[f, c, 0])
+                        # axis 1: passed along 0 and 2
+                        apply_pass(a0, S0, 2, &w2[f, c, 0], k[2], s[2], dl[2], O.n[2], b02,
+                                   False)
+                        contract(gn, O, b02, P.n[1], 1, k[1], s[1], dl[1], &d1[f, c, 0])
+                        # axis 0 (no gradient wanted for a leading axis): passed along 2, 1
+                        if not lead0:
+                            apply_pass(&xp[n, c, 0], P, 2, &w2[f, c, 0], k[2], s[2], dl[2],
+                                       O.n[2], b2, False)
+                            apply_pass(b2, S2, 1, &w1[f, c, 0], k[1], s[1], dl[1], O.n[1], b12,
+                                       False)
+                            contract(gn, O, b12, P.n[0], 0, k[0], s[0], dl[0], &d0[f, c, 0])
     finally:
         free(buffers)
