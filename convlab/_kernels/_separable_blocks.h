@@ -83,6 +83,27 @@ static void convlab_sep_line_plain_##T(const REAL* src, const REAL* w, Py_ssize_
 
 #if CONVLAB_SEP_VECTORS
 
+#define CONVLAB_SEP_DOT_GROUP(T, REAL, LANES, COUNT)                                        \
+static inline void convlab_sep_dot_group##COUNT##_##T(const REAL* g, Py_ssize_t gstride,   \
+                                                      const REAL* src, Py_ssize_t sstride, \
+                                                      Py_ssize_t rows, Py_ssize_t m0,      \
+                                                      Py_ssize_t dilation, Py_ssize_t full,\
+                                                      REAL* dw) {                          \
+    convlab_sep_v_##T acc[COUNT];                                                          \
+    for (int j = 0; j < COUNT; j++) acc[j] = (convlab_sep_v_##T){0};                       \
+    for (Py_ssize_t r = 0; r < rows; r++) {                                                \
+        const REAL* gr = g + r * gstride;                                                  \
+        const REAL* p = src + r * sstride + m0 * dilation;                                 \
+        for (Py_ssize_t o = 0; o < full; o += LANES) {                                     \
+            convlab_sep_v_##T gv = convlab_sep_load_##T(gr + o);                           \
+            _Pragma("GCC unroll 4")                                                        \
+            for (int j = 0; j < COUNT; j++)                                                \
+                acc[j] += gv * convlab_sep_load_##T(p + o + j * dilation);                 \
+        }                                                                                  \
+    }                                                                                      \
+    for (int j = 0; j < COUNT; j++) dw[m0 + j] += convlab_sep_sum_##T(acc[j]);             \
+}
+
 #define CONVLAB_SEP_VECTOR_PASSES(T, REAL, LANES)                                           \
 typedef REAL convlab_sep_v_##T __attribute__((vector_size(32)));                           \
 static inline convlab_sep_v_##T convlab_sep_load_##T(const REAL* p) {                      \
@@ -90,6 +111,11 @@ static inline convlab_sep_v_##T convlab_sep_load_##T(const REAL* p) {           
 }                                                                                           \
 static inline void convlab_sep_store_##T(REAL* p, convlab_sep_v_##T v) {                   \
     memcpy(p, &v, sizeof v);                                                               \
+}                                                                                           \
+static inline REAL convlab_sep_sum_##T(convlab_sep_v_##T v) {                             \
+    REAL sum = 0;                                                                          \
+    for (int lane = 0; lane < LANES; lane++) sum += v[lane];                               \
+    return sum;                                                                            \
 }                                                                                           \
 static void convlab_sep_rows_##T(const REAL* src, Py_ssize_t inner, const REAL* w,         \
                                  Py_ssize_t k, Py_ssize_t stride, Py_ssize_t dilation,     \
@@ -252,84 +278,36 @@ static void convlab_sep_line_adjoint_padded_##T(const REAL* src, const REAL* w, 
     /* out[i] += sum_m w[m] src[i - m d] = sum_m' w[k-1-m'] row[i + m' d] */               \
     convlab_sep_line_##T(row, reversed, k, 1, dilation, extent, out, 1);                   \
 }                                                                                           \
-/* dw[m] += sum_o g[o] src[o + m * dilation], o < length: one accumulator per tap */       \
-static inline REAL convlab_sep_sum_##T(convlab_sep_v_##T v) {                             \
-    REAL sum = 0;                                                                          \
-    for (int lane = 0; lane < LANES; lane++) sum += v[lane];                               \
-    return sum;                                                                            \
-}                                                                                           \
-static void convlab_sep_dot_##T(const REAL* g, const REAL* src, Py_ssize_t k,              \
-                                Py_ssize_t dilation, Py_ssize_t length, REAL* dw) {        \
-    Py_ssize_t full = length / LANES * LANES, m = 0;                                       \
-    /* four taps at a time: four independent sums, each vector of g loaded once */        \
-    for (; m + 4 <= k; m += 4) {                                                           \
-        convlab_sep_v_##T a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                          \
-        const REAL* p = src + m * dilation;                                                \
-        for (Py_ssize_t o = 0; o < full; o += LANES) {                                     \
-            convlab_sep_v_##T gv = convlab_sep_load_##T(g + o);                            \
-            a0 += gv * convlab_sep_load_##T(p + o);                                        \
-            a1 += gv * convlab_sep_load_##T(p + o + dilation);                             \
-            a2 += gv * convlab_sep_load_##T(p + o + 2 * dilation);                         \
-            a3 += gv * convlab_sep_load_##T(p + o + 3 * dilation);                         \
-        }                                                                                  \
-        dw[m] += convlab_sep_sum_##T(a0);                                                  \
-        dw[m + 1] += convlab_sep_sum_##T(a1);                                              \
-        dw[m + 2] += convlab_sep_sum_##T(a2);                                              \
-        dw[m + 3] += convlab_sep_sum_##T(a3);                                              \
-    }                                                                                      \
-    for (; m < k; m++) {                                                                   \
-        convlab_sep_v_##T a0 = {0}, a1 = {0};                                              \
-        const REAL* p = src + m * dilation;                                                \
-        Py_ssize_t o = 0;                                                                  \
-        for (; o + 2 * LANES <= full; o += 2 * LANES) {                                    \
-            a0 += convlab_sep_load_##T(g + o) * convlab_sep_load_##T(p + o);               \
-            a1 += convlab_sep_load_##T(g + o + LANES) * convlab_sep_load_##T(p + o + LANES); \
-        }                                                                                  \
-        for (; o < full; o += LANES)                                                       \
-            a0 += convlab_sep_load_##T(g + o) * convlab_sep_load_##T(p + o);               \
-        dw[m] += convlab_sep_sum_##T(a0 + a1);                                             \
-    }                                                                                      \
-    if (full < length)                                                                     \
-        convlab_sep_dot_plain_##T(g, src, k, dilation, length, full, dw);                  \
-}                                                                                            \
+/* dw[m0 + j] += sum over rows r and o < length of g[r * gstride + o]                     \
+   src[r * sstride + o + (m0 + j) * dilation] for j < COUNT: COUNT independent vector sums \
+   carried across the rows (each vector of g loaded once for all of them), reduced once */ \
+CONVLAB_SEP_DOT_GROUP(T, REAL, LANES, 4)                                                   \
+CONVLAB_SEP_DOT_GROUP(T, REAL, LANES, 3)                                                   \
+CONVLAB_SEP_DOT_GROUP(T, REAL, LANES, 2)                                                   \
+CONVLAB_SEP_DOT_GROUP(T, REAL, LANES, 1)                                                   \
 /* dw[m] += sum over rows r and o < length of g[r * gstride + o] src[r * sstride + o +     \
-   m * dilation]: the vector sums carried across the rows, reduced once at the end */      \
+   m * dilation], the taps in groups of at most four */                                     \
 static void convlab_sep_dot_rows_##T(const REAL* g, Py_ssize_t gstride, const REAL* src,   \
                                      Py_ssize_t sstride, Py_ssize_t rows, Py_ssize_t k,    \
                                      Py_ssize_t dilation, Py_ssize_t length, REAL* dw) {   \
     Py_ssize_t full = length / LANES * LANES, m = 0;                                       \
-    for (; m + 4 <= k; m += 4) {                                                           \
-        convlab_sep_v_##T a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                          \
-        for (Py_ssize_t r = 0; r < rows; r++) {                                            \
-            const REAL* gr = g + r * gstride;                                              \
-            const REAL* p = src + r * sstride + m * dilation;                              \
-            for (Py_ssize_t o = 0; o < full; o += LANES) {                                 \
-                convlab_sep_v_##T gv = convlab_sep_load_##T(gr + o);                       \
-                a0 += gv * convlab_sep_load_##T(p + o);                                    \
-                a1 += gv * convlab_sep_load_##T(p + o + dilation);                         \
-                a2 += gv * convlab_sep_load_##T(p + o + 2 * dilation);                     \
-                a3 += gv * convlab_sep_load_##T(p + o + 3 * dilation);                     \
-            }                                                                              \
-        }                                                                                  \
-        dw[m] += convlab_sep_sum_##T(a0);                                                  \
-        dw[m + 1] += convlab_sep_sum_##T(a1);                                              \
-        dw[m + 2] += convlab_sep_sum_##T(a2);                                              \
-        dw[m + 3] += convlab_sep_sum_##T(a3);                                              \
-    }                                                                                      \
-    for (; m < k; m++) {                                                                   \
-        convlab_sep_v_##T a0 = {0};                                                        \
-        for (Py_ssize_t r = 0; r < rows; r++) {                                            \
-            const REAL* gr = g + r * gstride;                                              \
-            const REAL* p = src + r * sstride + m * dilation;                              \
-            for (Py_ssize_t o = 0; o < full; o += LANES)                                   \
-                a0 += convlab_sep_load_##T(gr + o) * convlab_sep_load_##T(p + o);          \
-        }                                                                                  \
-        dw[m] += convlab_sep_sum_##T(a0);                                                  \
-    }                                                                                      \
+    for (; m + 4 <= k; m += 4)                                                             \
+        convlab_sep_dot_group4_##T(g, gstride, src, sstride, rows, m, dilation, full, dw); \
+    if (k - m == 3)                                                                        \
+        convlab_sep_dot_group3_##T(g, gstride, src, sstride, rows, m, dilation, full, dw); \
+    else if (k - m == 2)                                                                   \
+        convlab_sep_dot_group2_##T(g, gstride, src, sstride, rows, m, dilation, full, dw); \
+    else if (k - m == 1)                                                                   \
+        convlab_sep_dot_group1_##T(g, gstride, src, sstride, rows, m, dilation, full, dw); \
     if (full < length)                                                                     \
         for (Py_ssize_t r = 0; r < rows; r++)                                              \
             convlab_sep_dot_plain_##T(g + r * gstride, src + r * sstride, k, dilation,     \
                                       length, full, dw);                                   \
+}                                                                                           \
+/* dw[m] += sum_o g[o] src[o + m * dilation], o < length (one row) */                      \
+static inline void convlab_sep_dot_##T(const REAL* g, const REAL* src, Py_ssize_t k,       \
+                                       Py_ssize_t dilation, Py_ssize_t length, REAL* dw) { \
+    convlab_sep_dot_rows_##T(g, length, src, length, 1, k, dilation, length, dw);          \
 }
 
 CONVLAB_SEP_PASSES(float, float)
