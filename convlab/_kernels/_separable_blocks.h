@@ -158,7 +158,18 @@ static void convlab_sep_rows_##T(const REAL* src, Py_ssize_t inner, const REAL* 
             convlab_sep_store_##T(dst + i, a0);                                            \
         }                                                                                  \
     }                                                                                      \
-    if (singles < inner)                                                                   \
+    if (singles < inner && !accumulate && inner >= LANES) {                                \
+        /* the last columns as one vector ending at the row's end: it recomputes a few    \
+           columns already written, with the same sums (only when not accumulating) */     \
+        Py_ssize_t i = inner - LANES;                                                      \
+        for (Py_ssize_t o = 0; o < length; o++) {                                          \
+            const REAL* base = src + o * stride * inner;                                   \
+            convlab_sep_v_##T a0 = {0};                                                    \
+            for (Py_ssize_t m = 0; m < k; m++)                                             \
+                a0 += w[m] * convlab_sep_load_##T(base + m * dilation * inner + i);        \
+            convlab_sep_store_##T(out + o * inner + i, a0);                                \
+        }                                                                                  \
+    } else if (singles < inner)                                                            \
         convlab_sep_rows_plain_##T(src, inner, w, k, stride, dilation, length, out,        \
                                    accumulate, singles);                                   \
 }                                                                                           \
@@ -189,6 +200,15 @@ static void convlab_sep_line_##T(const REAL* src, const REAL* w, Py_ssize_t k,  
                 a0 += w[m] * convlab_sep_load_##T(src + o + m * dilation);                 \
             convlab_sep_store_##T(out + o, a0);                                            \
         }                                                                                  \
+    }                                                                                      \
+    if (stride == 1 && o < length && !accumulate && length >= LANES) {                     \
+        /* the tail as one vector ending at the line's end (same sums, not accumulating) */\
+        Py_ssize_t last = length - LANES;                                                  \
+        convlab_sep_v_##T a0 = {0};                                                        \
+        for (Py_ssize_t m = 0; m < k; m++)                                                 \
+            a0 += w[m] * convlab_sep_load_##T(src + last + m * dilation);                  \
+        convlab_sep_store_##T(out + last, a0);                                             \
+        return;                                                                            \
     }                                                                                      \
     convlab_sep_line_plain_##T(src, w, k, stride, dilation, length, out, accumulate, o);   \
 }                                                                                            \
