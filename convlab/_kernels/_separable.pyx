@@ -63,11 +63,12 @@ cdef extern from "_separable_blocks.h" nogil:
                                          Py_ssize_t extent, double* out)
     void convlab_sep_line_adjoint_padded_float(const float* src, const float* w, Py_ssize_t k,
                                                Py_ssize_t dilation, Py_ssize_t length,
-                                               Py_ssize_t extent, float* out, float* scratch)
+                                               Py_ssize_t extent, float* out, float* scratch,
+                                               int accumulate)
     void convlab_sep_line_adjoint_padded_double(const double* src, const double* w,
                                                 Py_ssize_t k, Py_ssize_t dilation,
                                                 Py_ssize_t length, Py_ssize_t extent,
-                                                double* out, double* scratch)
+                                                double* out, double* scratch, int accumulate)
     void convlab_sep_dot_float(const float* g, const float* src, Py_ssize_t k,
                                Py_ssize_t dilation, Py_ssize_t length, float* dw)
     void convlab_sep_dot_double(const double* g, const double* src, Py_ssize_t k,
@@ -142,14 +143,16 @@ cdef void adjoint_pass(const real_t* src, Shape3 shape, int axis, const real_t* 
         else:
             for a in range(shape.n[0] * shape.n[1]):
                 if scratch != NULL:
+                    # (out is written, not added to: the caller passes a scratch only for
+                    # the first pass into a buffer)
                     if real_t is float:
                         convlab_sep_line_adjoint_padded_float(src + a * length, w, k, dilation,
                                                               length, extent, out + a * extent,
-                                                              scratch)
+                                                              scratch, 0)
                     else:
                         convlab_sep_line_adjoint_padded_double(src + a * length, w, k,
                                                                dilation, length, extent,
-                                                               out + a * extent, scratch)
+                                                               out + a * extent, scratch, 0)
                 elif real_t is float:
                     convlab_sep_line_adjoint_float(src + a * length, w, k, dilation, length,
                                                    extent, out + a * extent)
@@ -366,9 +369,12 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w0,
                     memset(&dxp[n, c, 0], 0, <size_t>size3(P) * sizeof(real_t))
                 for f in range(filters):
                     for c in range(c0, c1):
-                        memset(B, 0, <size_t>size3(SB) * sizeof(real_t))
+                        # at stride 1 the pass writes B whole through the scratch row; a
+                        # strided one scatters into it
+                        if s[2] != 1:
+                            memset(B, 0, <size_t>size3(SB) * sizeof(real_t))
                         adjoint_pass(&g[n, f, 0], O, 2, &w2[f, c, 0], k[2], s[2], dl[2], P.n[2],
-                                     B, scratch)
+                                     B, scratch if s[2] == 1 else NULL)
                         if lead0:
                             # a leading axis: the pass along axis 1 adds straight into dx
                             adjoint_pass(B, SB, 1, &w1[f, c, 0], k[1], s[1], dl[1], P.n[1],

@@ -3,6 +3,8 @@
  *   rows pass   out[o][i] (+)= sum_m w[m] src[o * stride + m * dilation][i]   (rows of `inner`)
  *   line pass   out[o]    (+)= sum_m w[m] src[o * stride + m * dilation]
  *
+ * and, for the gradients, their adjoints (gathered) and the tap-by-tap dot products.
+ *
  * Each output vector is summed over the taps in registers and written once (a loop over the
  * taps outside would load and store the output k times). GCC / Clang vector extension,
  * 32-byte vectors; other compilers get plain loops with the same sums.
@@ -201,13 +203,19 @@ static void convlab_sep_line_##T(const REAL* src, const REAL* w, Py_ssize_t k,  
             convlab_sep_store_##T(out + o, a0);                                            \
         }                                                                                  \
     }                                                                                      \
-    if (stride == 1 && o < length && !accumulate && length >= LANES) {                     \
-        /* the tail as one vector ending at the line's end (same sums, not accumulating) */\
+    if (stride == 1 && o < length && length >= LANES) {                                    \
+        /* the tail as one vector of sums ending at the line's end: stored whole when not  \
+           accumulating (it recomputes a few samples with the same sums), else only its    \
+           last lanes added */                                                              \
         Py_ssize_t last = length - LANES;                                                  \
         convlab_sep_v_##T a0 = {0};                                                        \
         for (Py_ssize_t m = 0; m < k; m++)                                                 \
             a0 += w[m] * convlab_sep_load_##T(src + last + m * dilation);                  \
-        convlab_sep_store_##T(out + last, a0);                                             \
+        if (!accumulate) {                                                                 \
+            convlab_sep_store_##T(out + last, a0);                                         \
+        } else {                                                                           \
+            for (Py_ssize_t j = o - last; j < LANES; j++) out[last + j] += a0[j];          \
+        }                                                                                  \
         return;                                                                            \
     }                                                                                      \
     convlab_sep_line_plain_##T(src, w, k, stride, dilation, length, out, accumulate, o);   \
@@ -288,7 +296,7 @@ static void convlab_sep_line_adjoint_##T(const REAL* src, const REAL* w, Py_ssiz
 static void convlab_sep_line_adjoint_padded_##T(const REAL* src, const REAL* w, Py_ssize_t k,\
                                                 Py_ssize_t dilation, Py_ssize_t length,    \
                                                 Py_ssize_t extent, REAL* out,              \
-                                                REAL* scratch) {                           \
+                                                REAL* scratch, int accumulate) {           \
     Py_ssize_t lead = (k - 1) * dilation, width = extent + lead;                           \
     REAL* row = scratch;                                                                   \
     REAL* reversed = scratch + width;                                                      \
@@ -296,7 +304,7 @@ static void convlab_sep_line_adjoint_padded_##T(const REAL* src, const REAL* w, 
     memcpy(row + lead, src, (size_t)(length < extent ? length : extent) * sizeof(REAL));   \
     for (Py_ssize_t m = 0; m < k; m++) reversed[m] = w[k - 1 - m];                         \
     /* out[i] += sum_m w[m] src[i - m d] = sum_m' w[k-1-m'] row[i + m' d] */               \
-    convlab_sep_line_##T(row, reversed, k, 1, dilation, extent, out, 1);                   \
+    convlab_sep_line_##T(row, reversed, k, 1, dilation, extent, out, accumulate);          \
 }                                                                                           \
 /* dw[m0 + j] += sum over rows r and o < length of g[r * gstride + o]                     \
    src[r * sstride + o + (m0 + j) * dilation] for j < COUNT: COUNT independent vector sums \
@@ -355,10 +363,12 @@ CONVLAB_SEP_PASSES(double, double)
     convlab_sep_line_adjoint_plain_float(s, w, k, d, l, 0, e, o)
 #define convlab_sep_line_adjoint_double(s, w, k, d, l, e, o) \
     convlab_sep_line_adjoint_plain_double(s, w, k, d, l, 0, e, o)
-#define convlab_sep_line_adjoint_padded_float(s, w, k, d, l, e, o, scratch) \
-    convlab_sep_line_adjoint_plain_float(s, w, k, d, l, 0, e, o)
-#define convlab_sep_line_adjoint_padded_double(s, w, k, d, l, e, o, scratch) \
-    convlab_sep_line_adjoint_plain_double(s, w, k, d, l, 0, e, o)
+#define convlab_sep_line_adjoint_padded_float(s, w, k, d, l, e, o, scratch, a) \
+    do { if (!(a)) memset(o, 0, (size_t)(e) * sizeof(float)); \
+         convlab_sep_line_adjoint_plain_float(s, w, k, d, l, 0, e, o); } while (0)
+#define convlab_sep_line_adjoint_padded_double(s, w, k, d, l, e, o, scratch, a) \
+    do { if (!(a)) memset(o, 0, (size_t)(e) * sizeof(double)); \
+         convlab_sep_line_adjoint_plain_double(s, w, k, d, l, 0, e, o); } while (0)
 #define convlab_sep_dot_float(g, s, k, d, l, dw) convlab_sep_dot_plain_float(g, s, k, d, l, 0, dw)
 static void convlab_sep_dot_rows_float(const float* g, Py_ssize_t gs, const float* s,
                                        Py_ssize_t ss, Py_ssize_t rows, Py_ssize_t k,
