@@ -552,14 +552,25 @@ def conv_grad_bias(grad_out):
     >>> convlab.conv_grad_bias(np.ones((2, 3, 4, 4)))
     array([32., 32., 32.])
     """
+    return _filter_sums("conv_grad_bias", grad_out)
+
+
+def _bias_gradient_input(function, grad_out):
+    """`grad_out` of a layer's bias gradient, checked (N, F, *out with 1 to 3 spatial axes,
+    a real dtype) and C-contiguous in its compute dtype, so that every bias gradient sums in
+    one fixed order whatever the memory layout."""
     g = as_array(grad_out, "grad_out")
-    dtype = _real_dtype("conv_grad_bias", [("grad_out", g)])
+    dtype = _real_dtype(function, [("grad_out", g)])
     if g.ndim not in (3, 4, 5):
-        raise ValueError("conv_grad_bias: grad_out must have 3, 4 or 5 dimensions (N, F, *out); "
+        raise ValueError(f"{function}: grad_out must have 3, 4 or 5 dimensions (N, F, *out); "
                          f"got grad_out.shape={g.shape}")
-    # summed in one fixed order whatever the memory layout of grad_out: each image's spatial
-    # positions (contiguous), then the images
-    g = np.ascontiguousarray(g, dtype=dtype)
+    return np.ascontiguousarray(g, dtype=dtype)
+
+
+def _filter_sums(function, grad_out):
+    """The gradient of a per-filter bias: `grad_out` summed over the batch and the spatial
+    axes, in one fixed order (each image's positions, then the images)."""
+    g = _bias_gradient_input(function, grad_out)
     positions = math.prod(g.shape[2:])
     return g.reshape(g.shape[0], g.shape[1], positions).sum(axis=2).sum(axis=0)
 

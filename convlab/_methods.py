@@ -371,7 +371,13 @@ def estimate_seconds(a_shape, k_shape, offsets, lengths, strides, dilations, dty
     return direct, fft
 
 
+def choose_with_seconds(a_shape, k_shape, offsets, lengths, strides, dilations, dtype):
+    """('direct' or 'fft', its estimated seconds) for the operation on arrays of these shapes
+    (layout-independent)."""
+    direct, fft = estimate_seconds(a_shape, k_shape, offsets, lengths, strides, dilations, dtype)
+    return ("fft", fft) if fft * _FFT_ADVANTAGE < direct else ("direct", direct)
+
+
 def choose(a_shape, k_shape, offsets, lengths, strides, dilations, dtype):
     """'direct' or 'fft' for the operation on arrays of these shapes (layout-independent)."""
-    direct, fft = estimate_seconds(a_shape, k_shape, offsets, lengths, strides, dilations, dtype)
-    return "fft" if fft * _FFT_ADVANTAGE < direct else "direct"
+    return choose_with_seconds(a_shape, k_shape, offsets, lengths, strides, dilations, dtype)[0]

@@ -547,12 +547,11 @@ def _rank_one(kernel, dtype):
 
 
 def _chosen_seconds(a_shape, k_shape, offsets, lengths, strides, dtype):
+    """Estimated seconds of the engine 'auto' would pick for one operation."""
     from convlab import _methods
 
-    ones = (1,) * len(lengths)
-    direct, fft = _methods.estimate_seconds(a_shape, k_shape, offsets, lengths, strides, ones,
-                                            dtype)
-    return fft if fft * _methods._FFT_ADVANTAGE < direct else direct
+    return _methods.choose_with_seconds(a_shape, k_shape, offsets, lengths, strides,
+                                        (1,) * len(lengths), dtype)[1]
 
 
 def _estimates(plan, taps):

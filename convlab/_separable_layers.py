@@ -12,7 +12,14 @@ import math
 import numpy as np
 
 from convlab._kernels import _memory, _separable
-from convlab._layers import _check_memory, _check_shape, _geometry, _real_dtype
+from convlab._layers import (
+    _check_memory,
+    _check_shape,
+    _filter_sums,
+    _geometry,
+    _real_dtype,
+)
+from convlab._shapes import window_extents
 from convlab._validation import as_array, normalize_shape
 from convlab._workers import resolve_workers
 
@@ -60,9 +67,7 @@ def _three_axes(geometry, ws, dtype, flip):
     for w in ws:
         w = np.asarray(w, dtype=dtype)
         factors.append(np.ascontiguousarray(w[..., ::-1] if flip else w))
-    padded = tuple((m - 1) * s + (k - 1) * dl + 1 for m, s, k, dl
-                   in zip(geometry.out_sizes, geometry.strides, geometry.k_sizes,
-                          geometry.dilations))
+    padded = window_extents(geometry)
     return (factors, (1,) * lead + padded, (1,) * lead + geometry.out_sizes,
             (1,) * lead + geometry.strides, (1,) * lead + geometry.dilations, padded)
 
@@ -160,7 +165,7 @@ def separable_conv(x, ws, bias=None, *, stride=1, padding=0, dilation=1, flip=Fa
         return y
     xp = _padded_input(x, geometry, padded, dtype)
     _separable.forward(xp, *factors, y.reshape(geometry.batch, geometry.filters, -1), padded3,
-                       out3, strides3, dilations3, resolve_workers(workers))
+                       out3, strides3, dilations3, geometry.d < 3, resolve_workers(workers))
     if bias is not None:
         y += np.asarray(bias, dtype=dtype).reshape((-1,) + (1,) * geometry.d)
     return y
@@ -224,7 +229,7 @@ def separable_conv_grad_input(grad_out, ws, input_shape, *, stride=1, padding=0,
     dxp = np.empty((geometry.batch, geometry.channels, math.prod(padded)), dtype)
     gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
     _separable.grad_input(gc, *factors, dxp, padded3, out3, strides3, dilations3,
-                          resolve_workers(workers))
+                          geometry.d < 3, resolve_workers(workers))
     inside, source = _window(geometry, padded)
     dxp = dxp.reshape((geometry.batch, geometry.channels) + padded)
     dx[(slice(None), slice(None)) + source] = dxp[(slice(None), slice(None)) + inside]
@@ -323,9 +328,4 @@ def separable_conv_grad_bias(grad_out):
     >>> convlab.separable_conv_grad_bias(np.ones((2, 3, 4, 4)))
     array([32., 32., 32.])
     """
-    from convlab._layers import conv_grad_bias
-
-    try:
-        return conv_grad_bias(grad_out)
-    except (TypeError, ValueError) as why:
-        raise type(why)(str(why).replace("conv_grad_bias", "separable_conv_grad_bias")) from None
+    return _filter_sums("separable_conv_grad_bias", grad_out)

@@ -104,6 +104,15 @@ def layer_output_size(n, k, before, after, stride, dilation, axis):
     return out
 
 
+def window_extents(geometry):
+    """Per spatial axis, the extent of the padded input that the windows of a layer read:
+    ``(out - 1) * stride + (k - 1) * dilation + 1`` (padded samples past it are never read).
+    `geometry` has ``out_sizes``, ``strides``, ``k_sizes`` and ``dilations``."""
+    return tuple((m - 1) * s + (k - 1) * dl + 1 for m, s, k, dl
+                 in zip(geometry.out_sizes, geometry.strides, geometry.k_sizes,
+                        geometry.dilations))
+
+
 def transpose_output_size(n, k, padding, output_padding, stride, dilation, axis):
     """PyTorch's ``conv_transpose`` size: ``(n - 1) * stride - 2 * padding +
     dilation * (k - 1) + output_padding + 1``, at least 1."""

@@ -28,6 +28,7 @@ from convlab._layers import (
     _WEIGHT_GRADIENT_PARTS,
     _WORKSPACE_BYTES,
     _batch_chunks,
+    _bias_gradient_input,
     _check_memory,
     _check_shape,
     _geometry,
@@ -41,6 +42,7 @@ from convlab._layers import (
     conv_grad_input,
     conv_grad_weight,
 )
+from convlab._shapes import window_extents
 from convlab._validation import as_array, normalize_positive_ints, normalize_shape
 from convlab._workers import resolve_workers, usable_cores
 
@@ -209,7 +211,7 @@ class _LocalPlan:
         lead = (1,) * (3 - g.d)
         # the extent of the padded input that the windows read (trailing samples that no
         # window reaches are left out)
-        padded = tuple((m - 1) * s + k for m, s, k in zip(g.out_sizes, g.strides, g.k_sizes))
+        padded = window_extents(g)
         self.in_sizes = lead + g.in_sizes
         self.padded = lead + padded
         self.before = (0,) * (3 - g.d) + tuple(b for b, _ in g.pads)
@@ -322,8 +324,7 @@ def _local_memory(function, call, dtype, *shapes):
     buffer (one batch chunk of the padded input)."""
     g = call.geometry
     lanes = _unshared.lanes(dtype)
-    samples = g.channels * math.prod((m - 1) * s + k for m, s, k
-                                     in zip(g.out_sizes, g.strides, g.k_sizes))
+    samples = g.channels * math.prod(window_extents(g))
     width = min(-(-max(g.batch, 1) // lanes) * lanes,
                 max(lanes, _COPY_BYTES // (samples * dtype.itemsize)))
     _check_memory(function, dtype, *shapes, (samples, width))
@@ -540,16 +541,6 @@ def local_conv_grad_bias(grad_out):
     """
     g = _bias_gradient_input("local_conv_grad_bias", grad_out)
     return g.sum(axis=0)
-
-
-def _bias_gradient_input(function, grad_out):
-    g = as_array(grad_out, "grad_out")
-    dtype = _real_dtype(function, [("grad_out", g)])
-    if g.ndim not in (3, 4, 5):
-        raise ValueError(f"{function}: grad_out must have 3, 4 or 5 dimensions (N, F, *out); "
-                         f"got grad_out.shape={g.shape}")
-    # one fixed summation order whatever the memory layout
-    return np.ascontiguousarray(g, dtype=dtype)
 
 
 # ----------------------------------------------------------------------------------------

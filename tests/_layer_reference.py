@@ -42,6 +42,26 @@ from _reference import promoted_dtype
 PADDING_STRINGS = ("valid", "same", "full")
 
 
+# ----------------------------------------------------------------------------- shared cases
+
+# The cases the layer-level test modules share. Spatial sizes and kernel sizes per d: odd
+# and even sizes, so 'same' has asymmetric totals.
+IN = {1: (11,), 2: (7, 8), 3: (5, 6, 4)}
+K = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
+
+# Padding forms, per d: int, per-axis ints, nested (before, after) pairs, the three strings.
+PADDINGS = {
+    "int0": {1: 0, 2: 0, 3: 0},
+    "int1": {1: 1, 2: 1, 3: 1},
+    "per_axis": {1: (2,), 2: (1, 0), 3: (0, 2, 1)},
+    "pairs": {1: ((2, 0),), 2: ((0, 1), (2, 1)), 3: ((1, 0), (0, 2), (1, 1))},
+    "valid": {1: "valid", 2: "valid", 3: "valid"},
+    "same": {1: "same", 2: "same", 3: "same"},
+    "full": {1: "full", 2: "full", 3: "full"},
+}
+STRIDES = {"s1": {1: 1, 2: 1, 3: 1}, "s2": {1: 2, 2: 2, 3: 2}, "mixed": {1: (3,), 2: (2, 1), 3: (1, 2, 3)}}
+
+
 # ----------------------------------------------------------------------------- sizes
 
 
@@ -169,7 +189,6 @@ def _scatter(G, w, padded_sizes, stride, dilation, groups, dtype):
     """sum over kernel offsets m of G (N, F, *out) times w[:, :, m], added into a zero buffer
     (N, C, *padded_sizes) at the positions m dil + o s."""
     G = np.asarray(G, dtype=dtype)
-    d = w.ndim - 2
     N, F = G.shape[:2]
     outs = G.shape[2:]
     Fg, Cg = F // groups, w.shape[1]

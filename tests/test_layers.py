@@ -21,6 +21,10 @@ from hypothesis import strategies as st
 
 import convlab
 from _layer_reference import (
+    IN,
+    K,
+    PADDINGS,
+    STRIDES,
     conv_grad_bias_ref,
     conv_grad_input_ref,
     conv_grad_weight_ref,
@@ -43,21 +47,6 @@ FLOATS = (np.float32, np.float64)
 DTYPE_ID = lambda t: np.dtype(t).name  # noqa: E731
 H = 2.0 ** -3  # finite-difference step (exact in binary; the maps are linear, so no truncation)
 
-# Spatial sizes and kernel sizes per d: odd and even sizes, so 'same' has asymmetric totals.
-IN = {1: (11,), 2: (7, 8), 3: (5, 6, 4)}
-K = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
-
-# Padding forms, per d: int, per-axis ints, nested (before, after) pairs, the three strings.
-PADDINGS = {
-    "int0": {1: 0, 2: 0, 3: 0},
-    "int1": {1: 1, 2: 1, 3: 1},
-    "per_axis": {1: (2,), 2: (1, 0), 3: (0, 2, 1)},
-    "pairs": {1: ((2, 0),), 2: ((0, 1), (2, 1)), 3: ((1, 0), (0, 2), (1, 1))},
-    "valid": {1: "valid", 2: "valid", 3: "valid"},
-    "same": {1: "same", 2: "same", 3: "same"},
-    "full": {1: "full", 2: "full", 3: "full"},
-}
-STRIDES = {"s1": {1: 1, 2: 1, 3: 1}, "s2": {1: 2, 2: 2, 3: 2}, "mixed": {1: (3,), 2: (2, 1), 3: (1, 2, 3)}}
 DILATIONS = {"d1": {1: 1, 2: 1, 3: 1}, "d2": {1: 2, 2: 2, 3: 2}, "mixed": {1: (3,), 2: (1, 2), 3: (2, 1, 1)}}
 
 # groups and the channels per group: 1 (dense), 2, and depthwise (groups = C, two filters each).

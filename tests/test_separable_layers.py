@@ -8,14 +8,12 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 import convlab
-from _layer_reference import conv_grad_input_ref, conv_grad_weight_ref, conv_ref
+from _layer_reference import IN, K, conv_grad_input_ref, conv_grad_weight_ref, conv_ref
 from _reference import assert_matches, central_difference_vjp, random_array
 
 FLOATS = (np.float32, np.float64)
 DTYPE_ID = lambda t: np.dtype(t).name  # noqa: E731
 
-IN = {1: (11,), 2: (7, 8), 3: (5, 6, 4)}
-K = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
 KEYWORDS = {
     "plain": {},
     "stride_pad": dict(stride=2, padding=1),

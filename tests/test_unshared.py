@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import convlab
 from convlab import _unshared
-from _layer_reference import conv_ref
+from _layer_reference import IN, K, PADDINGS, STRIDES, conv_ref
 from _reference import assert_matches, bad_dtype_array, central_difference_vjp, random_array
 from _unshared_reference import (
     local_conv_grad_bias_ref,
@@ -35,18 +35,6 @@ FLOATS = (np.float32, np.float64)
 DTYPE_ID = lambda t: np.dtype(t).name  # noqa: E731
 H = 2.0 ** -3
 
-IN = {1: (11,), 2: (7, 8), 3: (5, 6, 4)}
-K = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
-PADDINGS = {
-    "int0": {1: 0, 2: 0, 3: 0},
-    "int1": {1: 1, 2: 1, 3: 1},
-    "per_axis": {1: (2,), 2: (1, 0), 3: (0, 2, 1)},
-    "pairs": {1: ((2, 0),), 2: ((0, 1), (2, 1)), 3: ((1, 0), (0, 2), (1, 1))},
-    "valid": {1: "valid", 2: "valid", 3: "valid"},
-    "same": {1: "same", 2: "same", 3: "same"},
-    "full": {1: "full", 2: "full", 3: "full"},
-}
-STRIDES = {"s1": {1: 1, 2: 1, 3: 1}, "s2": {1: 2, 2: 2, 3: 2}, "mixed": {1: (3,), 2: (2, 1), 3: (1, 2, 3)}}
 
 
 def out_sizes(x_shape, ks, **kw):

@@ -259,23 +259,50 @@ cdef inline Shape3 with_axis(Shape3 s, int axis, Py_ssize_t n) noexcept nogil:
     return s
 
 
-def forward(const real_t[:, :, ::1] xp, const real_t[:, :, ::1] w0, const real_t[:, :, ::1] w1,
-            const real_t[:, :, ::1] w2, real_t[:, :, ::1] y, tuple padded, tuple out,
-            tuple strides, tuple dilations, int num_threads):
-    """y[n, f] = sum_c the three passes of xp[n, c]; xp (N, C, prod(padded)), wa (F, C, k_a),
-    y (N, F, prod(out)). The caller adds the bias."""
-    cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], filters = y.shape[1]
-    cdef Shape3 P, O, SA, SB
-    cdef Py_ssize_t s[3]
-    cdef Py_ssize_t dl[3]
-    cdef Py_ssize_t k[3]
+cdef struct Passes:
+    Shape3 P                 # the padded input's extent the windows read
+    Shape3 O                 # the output
+    Py_ssize_t s[3]
+    Py_ssize_t dl[3]
+    Py_ssize_t k[3]
+    bint leading             # axis 0 is the added axis of a 1-D or 2-D problem
+
+
+cdef Passes make_passes(tuple padded, tuple out, tuple strides, tuple dilations,
+                        const real_t[:, :, ::1] w0, const real_t[:, :, ::1] w1,
+                        const real_t[:, :, ::1] w2, bint leading_axis) except *:
+    # The geometry of the three passes, checked: the kernels trust it to stay inside the
+    # buffers. With `leading_axis`, axis 0 (extent 1, factor [1]) is not passed along.
+    cdef Passes G
     cdef int t
     for t in range(3):
-        P.n[t] = padded[t]
-        O.n[t] = out[t]
-        s[t] = strides[t]
-        dl[t] = dilations[t]
-    k[0], k[1], k[2] = w0.shape[2], w1.shape[2], w2.shape[2]
+        G.P.n[t] = padded[t]
+        G.O.n[t] = out[t]
+        G.s[t] = strides[t]
+        G.dl[t] = dilations[t]
+    G.k[0], G.k[1], G.k[2] = w0.shape[2], w1.shape[2], w2.shape[2]
+    for t in range(3):
+        if G.O.n[t] < 1 or G.s[t] < 1 or G.dl[t] < 1 or G.k[t] < 1 or \
+                G.P.n[t] < (G.O.n[t] - 1) * G.s[t] + (G.k[t] - 1) * G.dl[t] + 1:
+            raise ValueError("separable kernels: the windows reach outside the padded input")
+    if leading_axis and (G.P.n[0] != 1 or G.O.n[0] != 1 or G.k[0] != 1 or not _all_ones(w0)):
+        raise ValueError("separable kernels: axis 0 is not an added leading axis")
+    G.leading = leading_axis
+    return G
+
+
+def forward(const real_t[:, :, ::1] xp, const real_t[:, :, ::1] w0, const real_t[:, :, ::1] w1,
+            const real_t[:, :, ::1] w2, real_t[:, :, ::1] y, tuple padded, tuple out,
+            tuple strides, tuple dilations, bint leading_axis, int num_threads):
+    """y[n, f] = sum_c the three passes of xp[n, c]; xp (N, C, prod(padded)), wa (F, C, k_a),
+    y (N, F, prod(out)). The caller adds the bias. With `leading_axis` (a 1-D or 2-D
+    problem), axis 0 is the added axis of extent 1 and factor [1], not passed along."""
+    cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], filters = y.shape[1]
+    cdef Passes G = make_passes(padded, out, strides, dilations, w0, w1, w2, leading_axis)
+    cdef Shape3 P = G.P, O = G.O, SA, SB
+    cdef Py_ssize_t* s = G.s
+    cdef Py_ssize_t* dl = G.dl
+    cdef Py_ssize_t* k = G.k
     SA = with_axis(P, 0, O.n[0])          # after the pass along axis 0
     SB = with_axis(SA, 1, O.n[1])         # after the passes along axes 0 and 1
     cdef Py_ssize_t per_thread = size3(SA) + size3(SB)
@@ -285,9 +312,7 @@ def forward(const real_t[:, :, ::1] xp, const real_t[:, :, ::1] w0, const real_t
     cdef real_t* a_buffer
     cdef real_t* A
     cdef real_t* B
-    # a leading axis added for 1-D and 2-D problems: extent 1, the factor [1]
-    cdef bint lead0 = P.n[0] == 1 and O.n[0] == 1 and k[0] == 1 and w0.shape[0] * w0.shape[1] \
-        > 0 and _all_ones(w0)
+    cdef bint lead0 = G.leading
     if images == 0 or filters == 0:
         return
     buffers = <real_t*>malloc(<size_t>(thread_count * per_thread) * sizeof(real_t))
@@ -322,21 +347,16 @@ def forward(const real_t[:, :, ::1] xp, const real_t[:, :, ::1] w0, const real_t
 
 def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w0,
                const real_t[:, :, ::1] w1, const real_t[:, :, ::1] w2, real_t[:, :, ::1] dxp,
-               tuple padded, tuple out, tuple strides, tuple dilations, int num_threads):
+               tuple padded, tuple out, tuple strides, tuple dilations, bint leading_axis,
+               int num_threads):
     """dxp[n, c] = sum_f the adjoint passes of G[n, f] (last axis first); g (N, F,
-    prod(out)), dxp (N, C, prod(padded)), zeroed here."""
+    prod(out)), dxp (N, C, prod(padded)), zeroed here; `leading_axis` as in forward."""
     cdef Py_ssize_t images = dxp.shape[0], channels = dxp.shape[1], filters = g.shape[1]
-    cdef Shape3 P, O, SA, SB
-    cdef Py_ssize_t s[3]
-    cdef Py_ssize_t dl[3]
-    cdef Py_ssize_t k[3]
-    cdef int t
-    for t in range(3):
-        P.n[t] = padded[t]
-        O.n[t] = out[t]
-        s[t] = strides[t]
-        dl[t] = dilations[t]
-    k[0], k[1], k[2] = w0.shape[2], w1.shape[2], w2.shape[2]
+    cdef Passes G = make_passes(padded, out, strides, dilations, w0, w1, w2, leading_axis)
+    cdef Shape3 P = G.P, O = G.O, SA, SB
+    cdef Py_ssize_t* s = G.s
+    cdef Py_ssize_t* dl = G.dl
+    cdef Py_ssize_t* k = G.k
     SA = with_axis(P, 0, O.n[0])
     SB = with_axis(SA, 1, O.n[1])
     # a padded row and the reversed taps for the last axis's adjoint pass
@@ -348,7 +368,7 @@ def grad_input(const real_t[:, :, ::1] g, const real_t[:, :, ::1] w0,
     cdef real_t* A
     cdef real_t* B
     cdef real_t* scratch
-    cdef bint lead0 = P.n[0] == 1 and O.n[0] == 1 and k[0] == 1 and _all_ones(w0)
+    cdef bint lead0 = G.leading
     if images == 0 or channels == 0:
         return
     buffers = <real_t*>malloc(<size_t>(thread_count * per_thread) * sizeof(real_t))
@@ -399,17 +419,11 @@ def grad_weights(const real_t[:, :, ::1] g, const real_t[:, :, ::1] xp,
     `leading_axis` (a 1-D or 2-D problem), axis 0 is the added axis of extent 1 and factor
     [1]: its gradient is not computed (d0 stays zero)."""
     cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], filters = g.shape[1]
-    cdef Shape3 P, O, S0, S01, S2, S12, S02
-    cdef Py_ssize_t s[3]
-    cdef Py_ssize_t dl[3]
-    cdef Py_ssize_t k[3]
-    cdef int t
-    for t in range(3):
-        P.n[t] = padded[t]
-        O.n[t] = out[t]
-        s[t] = strides[t]
-        dl[t] = dilations[t]
-    k[0], k[1], k[2] = w0.shape[2], w1.shape[2], w2.shape[2]
+    cdef Passes G = make_passes(padded, out, strides, dilations, w0, w1, w2, leading_axis)
+    cdef Shape3 P = G.P, O = G.O, S0, S01, S2, S12, S02
+    cdef Py_ssize_t* s = G.s
+    cdef Py_ssize_t* dl = G.dl
+    cdef Py_ssize_t* k = G.k
     S0 = with_axis(P, 0, O.n[0])          # passed along 0            (O0, P1, P2)
     S01 = with_axis(S0, 1, O.n[1])        # passed along 0, 1         (O0, O1, P2)
     S02 = with_axis(S0, 2, O.n[2])        # passed along 0, 2         (O0, P1, O2)
@@ -426,12 +440,10 @@ def grad_weights(const real_t[:, :, ::1] g, const real_t[:, :, ::1] xp,
     cdef real_t* b12
     cdef const real_t* a0
     cdef const real_t* gn
-    cdef bint lead0 = leading_axis
+    cdef bint lead0 = G.leading
     memset(&d0[0, 0, 0], 0, <size_t>(d0.shape[0] * d0.shape[1] * d0.shape[2]) * sizeof(real_t))
     memset(&d1[0, 0, 0], 0, <size_t>(d1.shape[0] * d1.shape[1] * d1.shape[2]) * sizeof(real_t))
     memset(&d2[0, 0, 0], 0, <size_t>(d2.shape[0] * d2.shape[1] * d2.shape[2]) * sizeof(real_t))
-    if leading_axis and (P.n[0] != 1 or O.n[0] != 1 or k[0] != 1 or not _all_ones(w0)):
-        raise ValueError("separable kernels: axis 0 is not an added leading axis")
     if images == 0 or filters == 0 or channels == 0:
         return
     buffers = <real_t*>malloc(<size_t>(thread_count * per_thread) * sizeof(real_t))

@@ -35,8 +35,8 @@
 #define CONVLAB_UNSHARED_BYTES 32
 /* The forward and input-gradient blocks of float64 take whole 64-byte vectors where the
    machine has them (AVX-512): a batch of 32 images is then one block of four vectors, each
-   weight loaded once for all of them (15% faster here). The weight gradient, which reduces
-   its vectors to numbers, keeps 32-byte ones (its reductions would cost more than that). */
+   weight loaded once for all of them. The weight gradient, which reduces its vectors to
+   numbers, keeps 32-byte ones (wider reductions cost more than the wider vectors save). */
 #if CONVLAB_VECTOR_EXTENSION && defined(__AVX512F__)
 #define CONVLAB_UNSHARED_BYTES_DOUBLE 64
 #else
