@@ -2,9 +2,9 @@
 
 The kernel of filter f and input channel c is the outer product of d factors,
 ``w[f, c, m] = ws[0][f, c, m_0] * ... * ws[d-1][f, c, m_{d-1}]``; the passes run in
-``convlab._kernels._separable``, one task per (image, filter) for the forward pass, per
-(image, channel) for the input gradient and per (filter, channel) for the factors'
-gradients, so that no two tasks write the same output.
+``convlab._kernels._separable``, one task per (image, block of 4 filters) for the forward
+pass, per (image, block of 4 channels) for the input gradient and per (block of 4 filters,
+channel) for the factors' gradients, so that no two tasks write the same output.
 """
 
 import math

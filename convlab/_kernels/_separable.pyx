@@ -415,9 +415,9 @@ def grad_weights(const real_t[:, :, ::1] g, const real_t[:, :, ::1] xp,
                  real_t[:, :, ::1] d2, tuple padded, tuple out, tuple strides, tuple dilations,
                  bint leading_axis, int num_threads):
     """da[f, c, m] = sum_n sum_o G[n, f, o] times xp[n, c] passed along the two other axes
-    and read at tap m along axis a; one task per (f, c), the images summed in order. With
-    `leading_axis` (a 1-D or 2-D problem), axis 0 is the added axis of extent 1 and factor
-    [1]: its gradient is not computed (d0 stays zero)."""
+    and read at tap m along axis a; one task per (block of filters, c), the images summed in
+    order. With `leading_axis` (a 1-D or 2-D problem), axis 0 is the added axis of extent 1
+    and factor [1]: its gradient is not computed (d0 stays zero)."""
     cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], filters = g.shape[1]
     cdef Passes G = make_passes(padded, out, strides, dilations, w0, w1, w2, leading_axis)
     cdef Shape3 P = G.P, O = G.O, S0, S01, S2, S12, S02
