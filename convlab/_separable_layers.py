@@ -83,11 +83,64 @@ def _window(geometry, padded):
     return tuple(inside), tuple(source)
 
 
+def _covers(box, shape):
+    """Whether the slices `box` (one per trailing axis) cover all of `shape`'s trailing axes."""
+    return all(b.start == 0 and b.stop == n for b, n in zip(box, shape[-len(box):]))
+
+
+def _embedded(array, shape, box, source, dtype):
+    """A (pooled) array of `shape` holding array[..., source] in [..., box] and zeros around
+    it; `array` itself, read-only use, when it already is that."""
+    if (_covers(box, shape) and array.shape == tuple(shape) and array.dtype == dtype
+            and array.flags.c_contiguous):
+        return array
+    out = _memory.empty(shape, dtype)
+    lead = (slice(None),) * (len(shape) - len(box))
+    for axis, b in enumerate(box):
+        before = (slice(None),) * axis
+        out[lead + before + (slice(0, b.start),)] = 0
+        out[lead + before + (slice(b.stop, None),)] = 0
+    out[lead + box] = array[lead + source]
+    return out
+
+
 def _padded_input(x, geometry, padded, dtype):
-    xp = np.zeros((geometry.batch, geometry.channels) + padded, dtype)
     inside, source = _window(geometry, padded)
-    xp[(slice(None), slice(None)) + inside] = x[(slice(None), slice(None)) + source]
+    xp = _embedded(x, (geometry.batch, geometry.channels) + padded, inside, source, dtype)
     return xp.reshape(geometry.batch, geometry.channels, -1)
+
+
+# The lane kernels hold STRIP rows of the padded width per thread, in lanes: past this width
+# (long 1-D signals) the plane kernels run instead.
+_LANES_MAX_WIDTH = 16384
+
+
+def _lanes_serve(geometry, padded):
+    """Whether the lane kernels (1-D and 2-D problems, filters in the vector lanes) serve
+    this call."""
+    return geometry.d <= 2 and padded[-1] <= _LANES_MAX_WIDTH
+
+
+def _in_lanes(factor, lanes):
+    """(F, C, k) -> (blocks, C, k, lanes): block b's lane l holds filter b * lanes + l (zero
+    past F)."""
+    filters, channels, k = factor.shape
+    blocks = -(-filters // lanes)
+    packed = np.zeros((blocks * lanes, channels, k), factor.dtype)
+    packed[:filters] = factor
+    return np.ascontiguousarray(packed.reshape(blocks, lanes, channels, k).transpose(0, 2, 3, 1))
+
+
+def _from_lanes(packed, filters):
+    """The inverse of _in_lanes."""
+    blocks, channels, k, lanes = packed.shape
+    return np.ascontiguousarray(
+        packed.transpose(0, 3, 1, 2).reshape(blocks * lanes, channels, k)[:filters])
+
+
+def _plane(*three_axes):
+    """The last two of each three-axis tuple: the H and W axes of the lane kernels."""
+    return tuple(t[1:] for t in three_axes)
 
 
 def separable_conv(x, ws, bias=None, *, stride=1, padding=0, dilation=1, flip=False,
@@ -164,8 +217,15 @@ def separable_conv(x, ws, bias=None, *, stride=1, padding=0, dilation=1, flip=Fa
     if y.size == 0:
         return y
     xp = _padded_input(x, geometry, padded, dtype)
-    _separable.forward(xp, *factors, y.reshape(geometry.batch, geometry.filters, -1), padded3,
-                       out3, strides3, dilations3, geometry.d < 3, resolve_workers(workers))
+    y3 = y.reshape(geometry.batch, geometry.filters, -1)
+    if _lanes_serve(geometry, padded):
+        lanes = _separable.lane_width(dtype)
+        _separable.forward_lanes(xp, _in_lanes(factors[1], lanes), _in_lanes(factors[2], lanes),
+                                 y3, *_plane(padded3, out3, strides3, dilations3),
+                                 resolve_workers(workers))
+    else:
+        _separable.forward(xp, *factors, y3, padded3, out3, strides3, dilations3,
+                           geometry.d < 3, resolve_workers(workers))
     if bias is not None:
         y += np.asarray(bias, dtype=dtype).reshape((-1,) + (1,) * geometry.d)
     return y
@@ -221,19 +281,54 @@ def separable_conv_grad_input(grad_out, ws, input_shape, *, stride=1, padding=0,
                  (geometry.batch, geometry.filters) + geometry.out_sizes,
                  f"the forward output for input_shape={input_shape}")
     factors, padded3, out3, strides3, dilations3, padded = _three_axes(geometry, ws, dtype, flip)
+    reach = tuple(p + (w.shape[2] - 1) * dl for p, w, dl in zip(padded, ws, geometry.dilations))
     _check_memory("separable_conv_grad_input", dtype, input_shape,
-                  (geometry.batch, geometry.channels) + padded)
-    dx = np.zeros(input_shape, dtype)
-    if dx.size == 0:
-        return dx
-    dxp = np.empty((geometry.batch, geometry.channels, math.prod(padded)), dtype)
-    gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
-    _separable.grad_input(gc, *factors, dxp, padded3, out3, strides3, dilations3,
-                          geometry.d < 3, resolve_workers(workers))
+                  (geometry.batch, geometry.channels) + padded,
+                  (geometry.batch, geometry.filters) + reach)   # the padded output gradient
+    if math.prod(input_shape) == 0:
+        return np.zeros(input_shape, dtype)
     inside, source = _window(geometry, padded)
-    dxp = dxp.reshape((geometry.batch, geometry.channels) + padded)
-    dx[(slice(None), slice(None)) + source] = dxp[(slice(None), slice(None)) + inside]
+    dx = _memory.empty(input_shape, dtype)
+    direct = _covers(inside, padded) and _covers(source, input_shape)
+    if direct:
+        dxp = dx.reshape(geometry.batch, geometry.channels, -1)   # the kernel writes dx
+    else:
+        dxp = _memory.empty((geometry.batch, geometry.channels, math.prod(padded)), dtype)
+    if (_lanes_serve(geometry, padded) and all(s == 1 for s in geometry.strides)
+            and all(np.isfinite(f).all() for f in factors)):
+        # at stride 1 the adjoint is the forward pass over the output gradient padded by
+        # (k - 1) d on each side, with the factors flipped and channels in the lanes. The
+        # padding's products with the taps are not terms of the gradient: zeros only while
+        # the taps are finite (a NaN tap takes the scatter below, as the definition does).
+        _grad_input_by_forward(g, factors, dxp, geometry, dtype, padded3, out3, dilations3,
+                               resolve_workers(workers))
+    else:
+        gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
+        _separable.grad_input(gc, *factors, dxp, padded3, out3, strides3, dilations3,
+                              geometry.d < 3, resolve_workers(workers))
+    if not direct:
+        # the padding's gradient is dropped; trailing samples no window reads get zeros
+        dxp = dxp.reshape((geometry.batch, geometry.channels) + padded)
+        lead = (slice(None), slice(None))
+        for axis, b in enumerate(source):
+            dx[lead + (slice(None),) * axis + (slice(b.stop, None),)] = 0
+        dx[lead + source] = dxp[lead + inside]
     return dx
+
+
+def _grad_input_by_forward(g, factors, dxp, geometry, dtype, padded3, out3, dilations3,
+                           workers):
+    spread = [(k - 1) * d for k, d in zip((f.shape[2] for f in factors), dilations3)][1:]
+    extents = tuple(o + 2 * e for o, e in zip(out3[1:], spread))
+    box = tuple(slice(e, e + o) for o, e in zip(out3[1:], spread))
+    gp = _embedded(g.reshape((geometry.batch, geometry.filters) + out3[1:]),
+                   (geometry.batch, geometry.filters) + extents, box,
+                   (slice(None),) * len(box), dtype)
+    lanes = _separable.lane_width(dtype)
+    flipped = [np.ascontiguousarray(f.transpose(1, 0, 2)[..., ::-1]) for f in factors[1:]]
+    _separable.forward_lanes(gp.reshape(geometry.batch, geometry.filters, -1),
+                             _in_lanes(flipped[0], lanes), _in_lanes(flipped[1], lanes), dxp,
+                             extents, padded3[1:], (1, 1), dilations3[1:], workers)
 
 
 def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilation=1,
@@ -286,14 +381,27 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
     _check_shape("separable_conv_grad_weights", "grad_out", g,
                  (geometry.batch, geometry.filters) + geometry.out_sizes, "the forward output")
     factors, padded3, out3, strides3, dilations3, padded = _three_axes(geometry, ws, dtype, flip)
-    _check_memory("separable_conv_grad_weights", dtype, (geometry.batch, geometry.channels)
-                  + padded)
+    _check_memory("separable_conv_grad_weights", dtype,
+                  (geometry.batch, geometry.channels) + padded,
+                  (geometry.batch, geometry.filters + 8) + geometry.out_sizes)  # g in lanes
     grads = [np.zeros(f.shape, dtype) for f in factors]
     if geometry.batch:
         xp = _padded_input(x, geometry, padded, dtype)
         gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
-        _separable.grad_weights(gc, xp, *factors, *grads, padded3, out3, strides3, dilations3,
-                                geometry.d < 3, resolve_workers(workers))
+        threads = resolve_workers(workers)
+        if _lanes_serve(geometry, padded):
+            lanes = _separable.lane_width(dtype)
+            blocks = -(-geometry.filters // lanes)
+            gl = np.empty((geometry.batch, blocks, gc.shape[2] * lanes), dtype)
+            _separable.to_lanes(gc, gl, threads)
+            packed = [_in_lanes(f, lanes) for f in factors[1:]]
+            dpacked = [np.empty_like(p) for p in packed]
+            _separable.grad_weights_lanes(gl, xp, *packed, *dpacked,
+                                          *_plane(padded3, out3, strides3, dilations3), threads)
+            grads[1:] = [_from_lanes(p, geometry.filters) for p in dpacked]
+        else:
+            _separable.grad_weights(gc, xp, *factors, *grads, padded3, out3, strides3,
+                                    dilations3, geometry.d < 3, threads)
     grads = grads[3 - geometry.d:]
     if flip:
         grads = [np.ascontiguousarray(gw[..., ::-1]) for gw in grads]

@@ -55,8 +55,13 @@ def bound(scale, dtype, terms):
 @pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_ID)
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_matches_dense_conv(d, dtype, name, rng):
-    kw = keywords(name, d)
     x, ws, b = make(rng, d, dtype)
+    check_against_dense(x, ws, b, keywords(name, d), dtype, rng)
+
+
+def check_against_dense(x, ws, b, kw, dtype, rng):
+    """The forward pass and all gradients against the oracle with the dense kernel."""
+    d = x.ndim - 2
     W = dense_kernel(ws)
     absW = dense_kernel([np.abs(w) for w in ws])
     y = convlab.separable_conv(x, ws, b, **kw)
@@ -83,6 +88,76 @@ def test_matches_dense_conv(d, dtype, name, rng):
     gb = convlab.separable_conv_grad_bias(G)
     assert_matches(gb, G.astype(np.float64).sum(axis=(0,) + tuple(range(2, G.ndim))),
                    bound(np.abs(G).astype(np.float64).sum(axis=(0,) + tuple(range(2, G.ndim))), dtype, G.size))
+
+
+LANES = {np.float32: 8, np.float64: 4}   # filters per vector of the lane kernels (32 bytes)
+LANE_KEYWORDS = [{}, dict(stride=(2, 3)), dict(dilation=(2, 1), padding=1), dict(padding="same", flip=True)]
+
+
+@pytest.mark.parametrize("kw", LANE_KEYWORDS, ids=["plain", "strided", "dilated", "same_flip"])
+@pytest.mark.parametrize("ks", [(7, 7), (1, 5), (3, 9), (5, 2), (9, 3)], ids=str)
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_ID)
+def test_lane_kernels_every_remainder(dtype, ks, kw, rng):
+    """1-D and 2-D problems run with a block of filters (of channels, for the input gradient)
+    in the vector lanes, output rows in strips of 4 and columns in blocks of 8, and unrolled
+    taps for k = 1, 3, 5, 7 at stride and dilation 1 (k = 9 also splits the factor
+    gradients' sums in groups of 8): F and C one past or one short of a block, and output
+    sizes that leave a remainder of every kind."""
+    lanes = LANES[dtype]
+    for F, C in [(lanes + 1, 2 * lanes - 1), (lanes - 1, lanes + 2)]:
+        dil = kw.get("dilation", (1, 1))
+        ins = tuple((k - 1) * dl + extra for k, dl, extra in zip(ks, dil, (11, 13)))
+        x, ws, b = make(rng, 2, dtype, N=2, C=C, F=F, ins=ins, ks=ks)
+        check_against_dense(x, ws, b, kw, dtype, rng)
+    x, ws, b = make(rng, 1, dtype, N=2, C=lanes + 1, F=lanes + 3, ins=(ks[1] + 12,), ks=ks[1:])
+    check_against_dense(x, ws, b, {k: v[1:] if isinstance(v, tuple) else v for k, v in kw.items()}, dtype, rng)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_lane_and_plane_kernels_agree(d, rng, monkeypatch):
+    """Past a padded width of _LANES_MAX_WIDTH (long 1-D signals) the plane kernels serve 1-D
+    and 2-D problems too: forced here on small problems, both paths match the oracle."""
+    from convlab import _separable_layers
+
+    x, ws, b = make(rng, d, np.float64, N=2, C=5, F=6, ins=(9, 17)[-d:], ks=(3, 7)[-d:])
+    for kw in ({}, dict(stride=2, padding=2)):
+        check_against_dense(x, ws, b, kw, np.float64, rng)
+        with monkeypatch.context() as m:
+            m.setattr(_separable_layers, "_LANES_MAX_WIDTH", 0)
+            check_against_dense(x, ws, b, kw, np.float64, rng)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_nan_reaches_exactly_the_outputs_it_touches(d, rng):
+    """A NaN in the input poisons the outputs whose windows (zero padding included) hold it,
+    a NaN tap poisons its filter's outputs (and its channel's input gradient), and nothing
+    else, although the filters of a block share vectors."""
+    x, ws, b = make(rng, d, np.float64, N=2, C=3, F=6, ins=(9, 8, 7)[-d:], ks=(3, 2, 3)[-d:])
+    kw = dict(padding=1)
+    x[1, 2, (4, 3, 2)[-d:]] = np.nan   # (indexing the first spatial entries)
+    x[(1, 2) + (4, 3, 2)[-d:]] = np.nan
+    ws[-1][4, 1, 0] = np.nan
+    y = convlab.separable_conv(x, ws, b, **kw)
+    want = conv_ref(x, dense_kernel(ws), b, **kw)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(want))
+    assert np.isnan(y).any() and not np.isnan(y).all()
+    G = random_array(rng, y.shape, np.float64)
+    gx = convlab.separable_conv_grad_input(G, ws, x.shape, **kw)
+    np.testing.assert_array_equal(np.isnan(gx), np.isnan(conv_grad_input_ref(G, dense_kernel(ws), x.shape, **kw)))
+    assert np.isnan(gx[:, 1]).any() and not np.isnan(gx[:, [0, 2]]).any()
+    # the factors' gradients: only the terms the definition has (no product of a NaN input
+    # with an output-gradient row that does not exist)
+    x = np.nan_to_num(x)
+    ws[-1][4, 1, 0] = 1.0
+    for spot in [(0, 1) + (0,) * d, (1, 2) + (8, 7, 6)[-d:]]:
+        xs = x.copy()
+        xs[spot] = np.nan
+        W = dense_kernel(ws)
+        gW = conv_grad_weight_ref(G, xs, W.shape, **kw)
+        for i, g in enumerate(convlab.separable_conv_grad_weights(G, xs, ws, **kw)):
+            others = [np.ones_like(f) if j == i else f for j, f in enumerate(ws)]
+            want = (gW * dense_kernel(others)).sum(axis=tuple(2 + j for j in range(d) if j != i))
+            np.testing.assert_array_equal(np.isnan(g), np.isnan(want))
 
 
 @pytest.mark.parametrize("d", [1, 2, 3])

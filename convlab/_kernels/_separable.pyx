@@ -81,6 +81,35 @@ cdef extern from "_separable_blocks.h" nogil:
                                      Py_ssize_t dilation, Py_ssize_t length, double* dw)
 
 
+cdef extern from "_separable_lanes.h" nogil:
+    enum:
+        CONVLAB_SEPV_LANES_FLOAT
+        CONVLAB_SEPV_LANES_DOUBLE
+        CONVLAB_SEPV_STRIP
+    void convlab_sepv_forward_task_float(
+        const float* x, Py_ssize_t channels, Py_ssize_t P1, Py_ssize_t P2, const float* w1,
+        Py_ssize_t k1, Py_ssize_t s1, Py_ssize_t d1, const float* w2, Py_ssize_t k2,
+        Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, float* a, float* ys,
+        float* y, Py_ssize_t plane, Py_ssize_t nf)
+    void convlab_sepv_forward_task_double(
+        const double* x, Py_ssize_t channels, Py_ssize_t P1, Py_ssize_t P2, const double* w1,
+        Py_ssize_t k1, Py_ssize_t s1, Py_ssize_t d1, const double* w2, Py_ssize_t k2,
+        Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, double* a, double* ys,
+        double* y, Py_ssize_t plane, Py_ssize_t nf)
+    void convlab_sepv_weights_task_float(
+        const float* x, Py_ssize_t x_image, const float* g, Py_ssize_t g_image,
+        Py_ssize_t images, Py_ssize_t P1, Py_ssize_t P2, const float* w1, Py_ssize_t k1,
+        Py_ssize_t s1, Py_ssize_t d1, const float* w2, Py_ssize_t k2, Py_ssize_t s2,
+        Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, float* b, float* c, const float** rows,
+        Py_ssize_t* taps, float* dw1, float* dw2)
+    void convlab_sepv_weights_task_double(
+        const double* x, Py_ssize_t x_image, const double* g, Py_ssize_t g_image,
+        Py_ssize_t images, Py_ssize_t P1, Py_ssize_t P2, const double* w1, Py_ssize_t k1,
+        Py_ssize_t s1, Py_ssize_t d1, const double* w2, Py_ssize_t k2, Py_ssize_t s2,
+        Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, double* b, double* c, const double** rows,
+        Py_ssize_t* taps, double* dw1, double* dw2)
+
+
 cdef void apply_pass(const real_t* src, Shape3 shape, int axis, const real_t* w, Py_ssize_t k,
                      Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t length, real_t* out,
                      bint accumulate) noexcept nogil:
@@ -113,6 +142,14 @@ cdef void apply_pass(const real_t* src, Shape3 shape, int axis, const real_t* w,
                                         out + a * length, accumulate)
 
 
+cdef bint finite_taps(const real_t* w, Py_ssize_t k) noexcept nogil:
+    cdef Py_ssize_t m
+    for m in range(k):
+        if not (w[m] - w[m] == 0):      # false for NaN and for infinities
+            return False
+    return True
+
+
 cdef void adjoint_pass(const real_t* src, Shape3 shape, int axis, const real_t* w,
                        Py_ssize_t k, Py_ssize_t stride, Py_ssize_t dilation, Py_ssize_t extent,
                        real_t* out, real_t* scratch) noexcept nogil:
@@ -141,6 +178,11 @@ cdef void adjoint_pass(const real_t* src, Shape3 shape, int axis, const real_t* 
                                                     dilation, length, extent,
                                                     out + a * extent * inner)
         else:
+            if scratch != NULL and not finite_taps(w, k):
+                # the padded row's zeros times a NaN or infinite tap are not terms of the
+                # adjoint: write zeros and gather only the real terms
+                memset(out, 0, <size_t>(shape.n[0] * shape.n[1] * extent) * sizeof(real_t))
+                scratch = NULL
             for a in range(shape.n[0] * shape.n[1]):
                 if scratch != NULL:
                     # (out is written, not added to: the caller passes a scratch only for
@@ -488,3 +530,195 @@ def grad_weights(const real_t[:, :, ::1] g, const real_t[:, :, ::1] xp,
                             contract(gn, O, b12, P.n[0], 0, k[0], s[0], dl[0], &d0[f, c, 0])
     finally:
         free(buffers)
+
+
+# ---- 1-D and 2-D problems: a block of filters (or channels) in the vector lanes ----------
+
+def lane_width(dtype):
+    """Filters per block of the lane kernels for this dtype (float32 or float64)."""
+    return CONVLAB_SEPV_LANES_FLOAT if dtype.itemsize == 4 else CONVLAB_SEPV_LANES_DOUBLE
+
+
+cdef inline Py_ssize_t lanes_of(const real_t* dummy) noexcept nogil:
+    if real_t is float:
+        return CONVLAB_SEPV_LANES_FLOAT
+    else:
+        return CONVLAB_SEPV_LANES_DOUBLE
+
+
+cdef struct Plane:
+    Py_ssize_t P[2]          # the padded input's extent the windows read (H, W)
+    Py_ssize_t O[2]          # the output (H, W)
+    Py_ssize_t s[2]
+    Py_ssize_t dl[2]
+    Py_ssize_t k[2]
+
+
+cdef Plane make_plane(tuple padded, tuple out, tuple strides, tuple dilations, Py_ssize_t k1,
+                      Py_ssize_t k2) except *:
+    # The geometry of the two passes, checked: the kernels trust it to stay inside the
+    # buffers.
+    cdef Plane G
+    cdef int t
+    for t in range(2):
+        G.P[t] = padded[t]
+        G.O[t] = out[t]
+        G.s[t] = strides[t]
+        G.dl[t] = dilations[t]
+    G.k[0], G.k[1] = k1, k2
+    for t in range(2):
+        if G.O[t] < 1 or G.s[t] < 1 or G.dl[t] < 1 or G.k[t] < 1 or \
+                G.P[t] < (G.O[t] - 1) * G.s[t] + (G.k[t] - 1) * G.dl[t] + 1:
+            raise ValueError("separable lane kernels: the windows reach outside the padded input")
+    return G
+
+
+cdef size_t aligned_count(Py_ssize_t count, size_t itemsize) noexcept nogil:
+    # elements, rounded up to whole 64-byte lines
+    cdef size_t per_line = 64 // itemsize
+    return (<size_t>count + per_line - 1) // per_line * per_line
+
+
+def forward_lanes(const real_t[:, :, ::1] xp, const real_t[:, :, :, ::1] w1,
+                  const real_t[:, :, :, ::1] w2, real_t[:, :, ::1] y, tuple padded, tuple out,
+                  tuple strides, tuple dilations, int num_threads):
+    """y[n, f] = sum_c xp[n, c] passed along H with w1[., c] and along W with w2[., c];
+    xp (N, C, P1 P2), y (N, F, O1 O2), w1 / w2 the factors in lanes: (blocks, C, k, lanes)
+    with w[block, c, m, l] = factor[block * lanes + l, c, m] (zero past F)."""
+    cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], filters = y.shape[1]
+    cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
+    cdef Plane G = make_plane(padded, out, strides, dilations, w1.shape[2], w2.shape[2])
+    cdef Py_ssize_t blocks = (filters + lanes - 1) // lanes
+    if (w1.shape[0] != blocks or w2.shape[0] != blocks or w1.shape[1] != channels
+            or w2.shape[1] != channels or w1.shape[3] != lanes or w2.shape[3] != lanes
+            or xp.shape[2] != G.P[0] * G.P[1] or y.shape[0] != images
+            or y.shape[2] != G.O[0] * G.O[1]):
+        raise ValueError("separable lane kernels: the arrays do not match the geometry")
+    cdef size_t a_size = aligned_count(CONVLAB_SEPV_STRIP * G.P[1] * lanes, sizeof(real_t))
+    cdef size_t per_thread = a_size + aligned_count(CONVLAB_SEPV_STRIP * G.O[1] * lanes,
+                                                    sizeof(real_t))
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, block, f0
+    cdef void* memory
+    cdef real_t* buffers
+    cdef real_t* a
+    if images == 0 or filters == 0:
+        return
+    if channels == 0:
+        y[:, :, :] = 0
+        return
+    memory = malloc(thread_count * per_thread * sizeof(real_t) + 64)
+    if memory == NULL:
+        raise MemoryError("separable_conv: cannot allocate the pass buffers")
+    buffers = <real_t*>((<size_t>memory + 63) // 64 * 64)
+    try:
+        with nogil:
+            # a task is one image and a block of filters, all channels: no two tasks write
+            # the same output
+            for task in prange(images * blocks, num_threads=num_threads, schedule='dynamic'):
+                n = task // blocks
+                block = task % blocks
+                f0 = block * lanes
+                a = buffers + threadid() * per_thread
+                if real_t is float:
+                    convlab_sepv_forward_task_float(
+                        &xp[n, 0, 0], channels, G.P[0], G.P[1], &w1[block, 0, 0, 0], G.k[0],
+                        G.s[0], G.dl[0], &w2[block, 0, 0, 0], G.k[1], G.s[1], G.dl[1], G.O[0],
+                        G.O[1], a, a + a_size, &y[n, f0, 0], G.O[0] * G.O[1],
+                        min(lanes, filters - f0))
+                else:
+                    convlab_sepv_forward_task_double(
+                        &xp[n, 0, 0], channels, G.P[0], G.P[1], &w1[block, 0, 0, 0], G.k[0],
+                        G.s[0], G.dl[0], &w2[block, 0, 0, 0], G.k[1], G.s[1], G.dl[1], G.O[0],
+                        G.O[1], a, a + a_size, &y[n, f0, 0], G.O[0] * G.O[1],
+                        min(lanes, filters - f0))
+    finally:
+        free(memory)
+
+
+def to_lanes(const real_t[:, :, ::1] g, real_t[:, :, ::1] gl, int num_threads):
+    """gl[n, block, i * lanes + l] = g[n, block * lanes + l, i] (zero past F); g (N, F, S),
+    gl (N, blocks, S lanes)."""
+    cdef Py_ssize_t images = g.shape[0], filters = g.shape[1], size = g.shape[2]
+    cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
+    cdef Py_ssize_t blocks = (filters + lanes - 1) // lanes
+    cdef Py_ssize_t task, n, block, l, f, i
+    if gl.shape[0] != images or gl.shape[1] != blocks or gl.shape[2] != size * lanes:
+        raise ValueError("separable lane kernels: the arrays do not match the geometry")
+    with nogil:
+        for task in prange(images * blocks, num_threads=num_threads, schedule='static'):
+            n = task // blocks
+            block = task % blocks
+            # written in order, read from `lanes` rows at once
+            for i in range(size):
+                for l in range(lanes):
+                    f = block * lanes + l
+                    gl[n, block, i * lanes + l] = g[n, f, i] if f < filters else 0
+
+
+def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
+                       const real_t[:, :, :, ::1] w1, const real_t[:, :, :, ::1] w2,
+                       real_t[:, :, :, ::1] dw1, real_t[:, :, :, ::1] dw2, tuple padded,
+                       tuple out, tuple strides, tuple dilations, int num_threads):
+    """The factors' gradients in lanes, dw1 / dw2 (blocks, C, k, lanes) as w1 / w2: gl the
+    output gradient in lanes (N, blocks, O1 O2 lanes, from to_lanes), xp (N, C, P1 P2). One
+    task per (block of filters, channel), the images summed in order."""
+    cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], blocks = gl.shape[1]
+    cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
+    cdef Plane G = make_plane(padded, out, strides, dilations, w1.shape[2], w2.shape[2])
+    if (w1.shape[0] != blocks or w2.shape[0] != blocks or w1.shape[1] != channels
+            or w2.shape[1] != channels or w1.shape[3] != lanes or w2.shape[3] != lanes
+            or dw1.shape[0] != blocks or dw1.shape[1] != channels or dw1.shape[2] != G.k[0]
+            or dw1.shape[3] != lanes or dw2.shape[0] != blocks or dw2.shape[1] != channels
+            or dw2.shape[2] != G.k[1] or dw2.shape[3] != lanes
+            or xp.shape[2] != G.P[0] * G.P[1] or gl.shape[0] != images
+            or gl.shape[2] != G.O[0] * G.O[1] * lanes):
+        raise ValueError("separable lane kernels: the arrays do not match the geometry")
+    cdef size_t b_size = aligned_count(CONVLAB_SEPV_STRIP * G.P[1] * lanes, sizeof(real_t))
+    cdef size_t row_size = aligned_count(G.O[1] * lanes, sizeof(real_t))
+    cdef size_t per_thread = b_size + 4 * row_size      # b, 4 rows of c
+    cdef Py_ssize_t pointers = G.k[0] + 3
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, block, c
+    cdef void* memory
+    cdef const real_t** row_pointers
+    cdef Py_ssize_t* taps
+    cdef real_t* buffers
+    cdef real_t* b
+    if images == 0 or channels == 0 or blocks == 0:
+        dw1[:, :, :, :] = 0
+        dw2[:, :, :, :] = 0
+        return
+    memory = malloc(thread_count * per_thread * sizeof(real_t) + 64)
+    row_pointers = <const real_t**>malloc(thread_count * pointers * sizeof(real_t*))
+    taps = <Py_ssize_t*>malloc(thread_count * pointers * sizeof(Py_ssize_t))
+    if memory == NULL or row_pointers == NULL or taps == NULL:
+        free(memory)
+        free(row_pointers)
+        free(taps)
+        raise MemoryError("separable_conv_grad_weights: cannot allocate the pass buffers")
+    buffers = <real_t*>((<size_t>memory + 63) // 64 * 64)
+    try:
+        with nogil:
+            for task in prange(blocks * channels, num_threads=num_threads, schedule='dynamic'):
+                block = task // channels
+                c = task % channels
+                b = buffers + threadid() * per_thread
+                if real_t is float:
+                    convlab_sepv_weights_task_float(
+                        &xp[0, c, 0], channels * G.P[0] * G.P[1], &gl[0, block, 0],
+                        blocks * G.O[0] * G.O[1] * lanes, images, G.P[0], G.P[1],
+                        &w1[block, c, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, c, 0, 0],
+                        G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], b, b + b_size,
+                        row_pointers + threadid() * pointers, taps + threadid() * pointers,
+                        &dw1[block, c, 0, 0], &dw2[block, c, 0, 0])
+                else:
+                    convlab_sepv_weights_task_double(
+                        &xp[0, c, 0], channels * G.P[0] * G.P[1], &gl[0, block, 0],
+                        blocks * G.O[0] * G.O[1] * lanes, images, G.P[0], G.P[1],
+                        &w1[block, c, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, c, 0, 0],
+                        G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], b, b + b_size,
+                        row_pointers + threadid() * pointers, taps + threadid() * pointers,
+                        &dw1[block, c, 0, 0], &dw2[block, c, 0, 0])
+    finally:
+        free(memory)
+        free(row_pointers)
+        free(taps)
