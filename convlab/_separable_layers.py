@@ -104,10 +104,28 @@ def _embedded(array, shape, box, source, dtype):
     return out
 
 
-def _padded_input(x, geometry, padded, dtype):
+def _as_plane(values, fill=1):
+    """One or two spatial sizes (or offsets, fill=0) as (rows, columns)."""
+    return (fill,) * (2 - len(values)) + tuple(values)
+
+
+def _embedded_planes(array, plane, padded_plane, offsets, dtype, workers):
+    """(N, C, rows x columns) planes of `array` placed at `offsets` in zero planes of
+    `padded_plane`, as (N, C, prod(padded_plane)), in parallel."""
+    planes = np.ascontiguousarray(array, dtype=dtype).reshape(array.shape[:2] + (-1,))
+    out = _memory.empty(array.shape[:2] + (math.prod(padded_plane),), dtype)
+    _separable.embed_planes(planes, *plane, out, *padded_plane, *offsets, workers)
+    return out
+
+
+def _padded_input(x, geometry, padded, dtype, workers):
     inside, source = _window(geometry, padded)
-    xp = _embedded(x, (geometry.batch, geometry.channels) + padded, inside, source, dtype)
-    return xp.reshape(geometry.batch, geometry.channels, -1)
+    shape = (geometry.batch, geometry.channels) + padded
+    if geometry.d == 3 or (_covers(inside, padded) and x.shape == shape):
+        xp = _embedded(x, shape, inside, source, dtype)
+        return xp.reshape(geometry.batch, geometry.channels, -1)
+    return _embedded_planes(x, _as_plane(geometry.in_sizes), _as_plane(padded),
+                            _as_plane([before for before, _ in geometry.pads], 0), dtype, workers)
 
 
 # The lane kernels hold STRIP rows of the padded width per thread, in lanes: past this width
@@ -216,7 +234,7 @@ def separable_conv(x, ws, bias=None, *, stride=1, padding=0, dilation=1, flip=Fa
     y = _memory.empty(out_shape, dtype)
     if y.size == 0:
         return y
-    xp = _padded_input(x, geometry, padded, dtype)
+    xp = _padded_input(x, geometry, padded, dtype, resolve_workers(workers))
     y3 = y.reshape(geometry.batch, geometry.filters, -1)
     if _lanes_serve(geometry, padded):
         lanes = _separable.lane_width(dtype)
@@ -320,15 +338,12 @@ def _grad_input_by_forward(g, factors, dxp, geometry, dtype, padded3, out3, dila
                            workers):
     spread = [(k - 1) * d for k, d in zip((f.shape[2] for f in factors), dilations3)][1:]
     extents = tuple(o + 2 * e for o, e in zip(out3[1:], spread))
-    box = tuple(slice(e, e + o) for o, e in zip(out3[1:], spread))
-    gp = _embedded(g.reshape((geometry.batch, geometry.filters) + out3[1:]),
-                   (geometry.batch, geometry.filters) + extents, box,
-                   (slice(None),) * len(box), dtype)
+    gp = _embedded_planes(g, out3[1:], extents, spread, dtype, workers)
     lanes = _separable.lane_width(dtype)
     flipped = [np.ascontiguousarray(f.transpose(1, 0, 2)[..., ::-1]) for f in factors[1:]]
-    _separable.forward_lanes(gp.reshape(geometry.batch, geometry.filters, -1),
-                             _in_lanes(flipped[0], lanes), _in_lanes(flipped[1], lanes), dxp,
-                             extents, padded3[1:], (1, 1), dilations3[1:], workers)
+    _separable.forward_lanes(gp, _in_lanes(flipped[0], lanes), _in_lanes(flipped[1], lanes), dxp,
+                             extents, padded3[1:], (1, 1), dilations3[1:], workers,
+                             (spread[1], spread[1] + out3[2]))
 
 
 def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilation=1,
@@ -386,7 +401,7 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
                   (geometry.batch, geometry.filters + 8) + geometry.out_sizes)  # g in lanes
     grads = [np.zeros(f.shape, dtype) for f in factors]
     if geometry.batch:
-        xp = _padded_input(x, geometry, padded, dtype)
+        xp = _padded_input(x, geometry, padded, dtype, resolve_workers(workers))
         gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
         threads = resolve_workers(workers)
         if _lanes_serve(geometry, padded):

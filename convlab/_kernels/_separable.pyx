@@ -17,7 +17,7 @@ loop runs along the contiguous last axis.
 
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from convlab._kernels._fused cimport real_t
 
@@ -87,27 +87,29 @@ cdef extern from "_separable_lanes.h" nogil:
         CONVLAB_SEPV_LANES_DOUBLE
         CONVLAB_SEPV_STRIP
     void convlab_sepv_forward_task_float(
-        const float* x, Py_ssize_t channels, Py_ssize_t P1, Py_ssize_t P2, const float* w1,
+        const float* x, Py_ssize_t channels, Py_ssize_t P1, Py_ssize_t P2, Py_ssize_t lo,
+        Py_ssize_t hi, const float* w1,
         Py_ssize_t k1, Py_ssize_t s1, Py_ssize_t d1, const float* w2, Py_ssize_t k2,
         Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, float* a, float* ys,
         float* y, Py_ssize_t plane, Py_ssize_t nf)
     void convlab_sepv_forward_task_double(
-        const double* x, Py_ssize_t channels, Py_ssize_t P1, Py_ssize_t P2, const double* w1,
+        const double* x, Py_ssize_t channels, Py_ssize_t P1, Py_ssize_t P2, Py_ssize_t lo,
+        Py_ssize_t hi, const double* w1,
         Py_ssize_t k1, Py_ssize_t s1, Py_ssize_t d1, const double* w2, Py_ssize_t k2,
         Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, double* a, double* ys,
         double* y, Py_ssize_t plane, Py_ssize_t nf)
     void convlab_sepv_weights_task_float(
-        const float* x, Py_ssize_t x_image, const float* g, Py_ssize_t g_image,
-        Py_ssize_t images, Py_ssize_t P1, Py_ssize_t P2, const float* w1, Py_ssize_t k1,
-        Py_ssize_t s1, Py_ssize_t d1, const float* w2, Py_ssize_t k2, Py_ssize_t s2,
-        Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, float* b, float* c, const float** rows,
-        Py_ssize_t* taps, float* dw1, float* dw2)
+        const float* x, Py_ssize_t x_image, Py_ssize_t channels, const float* g,
+        Py_ssize_t g_image, Py_ssize_t images, Py_ssize_t P1, Py_ssize_t P2, const float* w1,
+        Py_ssize_t k1, Py_ssize_t s1, Py_ssize_t d1, const float* w2, Py_ssize_t k2,
+        Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, float* b, float* c,
+        const float** rows, Py_ssize_t* taps, float* dw1, float* dw2)
     void convlab_sepv_weights_task_double(
-        const double* x, Py_ssize_t x_image, const double* g, Py_ssize_t g_image,
-        Py_ssize_t images, Py_ssize_t P1, Py_ssize_t P2, const double* w1, Py_ssize_t k1,
-        Py_ssize_t s1, Py_ssize_t d1, const double* w2, Py_ssize_t k2, Py_ssize_t s2,
-        Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, double* b, double* c, const double** rows,
-        Py_ssize_t* taps, double* dw1, double* dw2)
+        const double* x, Py_ssize_t x_image, Py_ssize_t channels, const double* g,
+        Py_ssize_t g_image, Py_ssize_t images, Py_ssize_t P1, Py_ssize_t P2, const double* w1,
+        Py_ssize_t k1, Py_ssize_t s1, Py_ssize_t d1, const double* w2, Py_ssize_t k2,
+        Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, double* b, double* c,
+        const double** rows, Py_ssize_t* taps, double* dw1, double* dw2)
 
 
 cdef void apply_pass(const real_t* src, Shape3 shape, int axis, const real_t* w, Py_ssize_t k,
@@ -546,6 +548,12 @@ cdef inline Py_ssize_t lanes_of(const real_t* dummy) noexcept nogil:
         return CONVLAB_SEPV_LANES_DOUBLE
 
 
+# Channels per task of the lane kernels' factor gradients: each image's output gradient is
+# read from cache by all of them.
+cdef enum:
+    CHANNEL_GROUP = 4
+
+
 cdef struct Plane:
     Py_ssize_t P[2]          # the padded input's extent the windows read (H, W)
     Py_ssize_t O[2]          # the output (H, W)
@@ -581,14 +589,21 @@ cdef size_t aligned_count(Py_ssize_t count, size_t itemsize) noexcept nogil:
 
 def forward_lanes(const real_t[:, :, ::1] xp, const real_t[:, :, :, ::1] w1,
                   const real_t[:, :, :, ::1] w2, real_t[:, :, ::1] y, tuple padded, tuple out,
-                  tuple strides, tuple dilations, int num_threads):
+                  tuple strides, tuple dilations, int num_threads, tuple columns=None):
     """y[n, f] = sum_c xp[n, c] passed along H with w1[., c] and along W with w2[., c];
     xp (N, C, P1 P2), y (N, F, O1 O2), w1 / w2 the factors in lanes: (blocks, C, k, lanes)
-    with w[block, c, m, l] = factor[block * lanes + l, c, m] (zero past F)."""
+    with w[block, c, m, l] = factor[block * lanes + l, c, m] (zero past F). `columns`
+    (lo, hi): xp is zero outside these columns and the taps are finite, so that the pass
+    along H skips them (their products are zeros)."""
     cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], filters = y.shape[1]
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
     cdef Plane G = make_plane(padded, out, strides, dilations, w1.shape[2], w2.shape[2])
     cdef Py_ssize_t blocks = (filters + lanes - 1) // lanes
+    cdef Py_ssize_t lo = 0, hi = G.P[1]
+    if columns is not None:
+        lo, hi = columns
+        if not 0 <= lo < hi <= G.P[1]:
+            raise ValueError("separable lane kernels: the nonzero columns are out of range")
     if (w1.shape[0] != blocks or w2.shape[0] != blocks or w1.shape[1] != channels
             or w2.shape[1] != channels or w1.shape[3] != lanes or w2.shape[3] != lanes
             or xp.shape[2] != G.P[0] * G.P[1] or y.shape[0] != images
@@ -621,13 +636,15 @@ def forward_lanes(const real_t[:, :, ::1] xp, const real_t[:, :, :, ::1] w1,
                 a = buffers + threadid() * per_thread
                 if real_t is float:
                     convlab_sepv_forward_task_float(
-                        &xp[n, 0, 0], channels, G.P[0], G.P[1], &w1[block, 0, 0, 0], G.k[0],
+                        &xp[n, 0, 0], channels, G.P[0], G.P[1], lo, hi, &w1[block, 0, 0, 0],
+                        G.k[0],
                         G.s[0], G.dl[0], &w2[block, 0, 0, 0], G.k[1], G.s[1], G.dl[1], G.O[0],
                         G.O[1], a, a + a_size, &y[n, f0, 0], G.O[0] * G.O[1],
                         min(lanes, filters - f0))
                 else:
                     convlab_sepv_forward_task_double(
-                        &xp[n, 0, 0], channels, G.P[0], G.P[1], &w1[block, 0, 0, 0], G.k[0],
+                        &xp[n, 0, 0], channels, G.P[0], G.P[1], lo, hi, &w1[block, 0, 0, 0],
+                        G.k[0],
                         G.s[0], G.dl[0], &w2[block, 0, 0, 0], G.k[1], G.s[1], G.dl[1], G.O[0],
                         G.O[1], a, a + a_size, &y[n, f0, 0], G.O[0] * G.O[1],
                         min(lanes, filters - f0))
@@ -658,10 +675,12 @@ def to_lanes(const real_t[:, :, ::1] g, real_t[:, :, ::1] gl, int num_threads):
 def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
                        const real_t[:, :, :, ::1] w1, const real_t[:, :, :, ::1] w2,
                        real_t[:, :, :, ::1] dw1, real_t[:, :, :, ::1] dw2, tuple padded,
-                       tuple out, tuple strides, tuple dilations, int num_threads):
+                       tuple out, tuple strides, tuple dilations, int num_threads,
+                       Py_ssize_t group=CHANNEL_GROUP):
     """The factors' gradients in lanes, dw1 / dw2 (blocks, C, k, lanes) as w1 / w2: gl the
     output gradient in lanes (N, blocks, O1 O2 lanes, from to_lanes), xp (N, C, P1 P2). One
-    task per (block of filters, channel), the images summed in order."""
+    task per (block of filters, group of CHANNEL_GROUP channels), the images summed in
+    order."""
     cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], blocks = gl.shape[1]
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
     cdef Plane G = make_plane(padded, out, strides, dilations, w1.shape[2], w2.shape[2])
@@ -678,6 +697,7 @@ def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
     cdef size_t per_thread = b_size + 4 * row_size      # b, 4 rows of c
     cdef Py_ssize_t pointers = G.k[0] + 3
     cdef Py_ssize_t thread_count = max(num_threads, 1), task, block, c
+    cdef Py_ssize_t groups = (channels + group - 1) // group
     cdef void* memory
     cdef const real_t** row_pointers
     cdef Py_ssize_t* taps
@@ -698,13 +718,14 @@ def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
     buffers = <real_t*>((<size_t>memory + 63) // 64 * 64)
     try:
         with nogil:
-            for task in prange(blocks * channels, num_threads=num_threads, schedule='dynamic'):
-                block = task // channels
-                c = task % channels
+            for task in prange(blocks * groups, num_threads=num_threads, schedule='dynamic'):
+                block = task // groups
+                c = (task % groups) * group
                 b = buffers + threadid() * per_thread
                 if real_t is float:
                     convlab_sepv_weights_task_float(
-                        &xp[0, c, 0], channels * G.P[0] * G.P[1], &gl[0, block, 0],
+                        &xp[0, c, 0], channels * G.P[0] * G.P[1],
+                        min(group, channels - c), &gl[0, block, 0],
                         blocks * G.O[0] * G.O[1] * lanes, images, G.P[0], G.P[1],
                         &w1[block, c, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, c, 0, 0],
                         G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], b, b + b_size,
@@ -712,7 +733,8 @@ def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
                         &dw1[block, c, 0, 0], &dw2[block, c, 0, 0])
                 else:
                     convlab_sepv_weights_task_double(
-                        &xp[0, c, 0], channels * G.P[0] * G.P[1], &gl[0, block, 0],
+                        &xp[0, c, 0], channels * G.P[0] * G.P[1],
+                        min(group, channels - c), &gl[0, block, 0],
                         blocks * G.O[0] * G.O[1] * lanes, images, G.P[0], G.P[1],
                         &w1[block, c, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, c, 0, 0],
                         G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], b, b + b_size,
@@ -722,3 +744,34 @@ def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
         free(memory)
         free(row_pointers)
         free(taps)
+
+
+def embed_planes(const real_t[:, :, ::1] src, Py_ssize_t height, Py_ssize_t width,
+                 real_t[:, :, ::1] dst, Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t top,
+                 Py_ssize_t left, int num_threads):
+    """dst[n, c] (rows x columns) = src[n, c] (height x width) placed at (top, left), zero
+    elsewhere; the part of src that falls outside dst is dropped."""
+    cdef Py_ssize_t planes = src.shape[0] * src.shape[1], task, n, c, i, r, j0, j1
+    cdef size_t item = sizeof(real_t)
+    cdef real_t* out
+    cdef const real_t* row
+    if (dst.shape[0] != src.shape[0] or dst.shape[1] != src.shape[1]
+            or src.shape[2] != height * width or dst.shape[2] != rows * columns
+            or height < 0 or width < 0 or rows < 0 or columns < 0):
+        raise ValueError("embed_planes: the arrays do not match the plane sizes")
+    j0 = min(max(left, 0), columns)                 # dst columns [j0, j1) come from src
+    j1 = max(min(left + width, columns), j0)
+    with nogil:
+        for task in prange(planes, num_threads=num_threads, schedule='static'):
+            n = task // src.shape[1]
+            c = task % src.shape[1]
+            for i in range(rows):
+                out = &dst[n, c, i * columns]
+                r = i - top
+                if r < 0 or r >= height or j1 == j0:
+                    memset(out, 0, <size_t>columns * item)
+                    continue
+                row = &src[n, c, r * width]
+                memset(out, 0, <size_t>j0 * item)
+                memcpy(out + j0, row + (j0 - left), <size_t>(j1 - j0) * item)
+                memset(out + j1, 0, <size_t>(columns - j1) * item)

@@ -51,11 +51,11 @@ CONVLAB_SEPV_INLINE VEC FN(add)(VEC a, VEC b) {
 #endif
 
 /* Along H: a[r][j] = sum_m w[m] x[(r S + m D) row + j] for r < rows, j < width; a has rows
- * of width vectors. */
+ * of `stride` vectors. */
 CONVLAB_SEPV_INLINE void FN(along_h_body)(const REAL* RS x, Py_ssize_t row, Py_ssize_t width,
                                           const REAL* RS w, Py_ssize_t rows, REAL* RS a,
-                                          const Py_ssize_t K, const Py_ssize_t S,
-                                          const Py_ssize_t D) {
+                                          Py_ssize_t stride, const Py_ssize_t K,
+                                          const Py_ssize_t S, const Py_ssize_t D) {
     if (rows == STRIP) {
         Py_ssize_t j = 0;
         /* two columns at a time: 2 STRIP independent sums in flight */
@@ -71,8 +71,8 @@ CONVLAB_SEPV_INLINE void FN(along_h_body)(const REAL* RS x, Py_ssize_t row, Py_s
                 }
             }
             for (int r = 0; r < STRIP; r++) {
-                FN(store)(a + (r * width + j) * LN, left[r]);
-                FN(store)(a + (r * width + j + 1) * LN, right[r]);
+                FN(store)(a + (r * stride + j) * LN, left[r]);
+                FN(store)(a + (r * stride + j + 1) * LN, right[r]);
             }
         }
         for (; j < width; j++) {
@@ -83,7 +83,7 @@ CONVLAB_SEPV_INLINE void FN(along_h_body)(const REAL* RS x, Py_ssize_t row, Py_s
                 for (int r = 0; r < STRIP; r++)
                     acc[r] = FN(fma)(acc[r], wm, FN(bcast)(x[(r * S + m * D) * row + j]));
             }
-            for (int r = 0; r < STRIP; r++) FN(store)(a + (r * width + j) * LN, acc[r]);
+            for (int r = 0; r < STRIP; r++) FN(store)(a + (r * stride + j) * LN, acc[r]);
         }
         return;
     }
@@ -92,7 +92,7 @@ CONVLAB_SEPV_INLINE void FN(along_h_body)(const REAL* RS x, Py_ssize_t row, Py_s
             VEC acc = FN(zero)();
             for (Py_ssize_t m = 0; m < K; m++)
                 acc = FN(fma)(acc, FN(load)(w + m * LN), FN(bcast)(x[(r * S + m * D) * row + j]));
-            FN(store)(a + (r * width + j) * LN, acc);
+            FN(store)(a + (r * stride + j) * LN, acc);
         }
 }
 
@@ -216,7 +216,7 @@ CONVLAB_SEPV_INLINE void FN(contract_h4_body)(const REAL* const* rows, const REA
 /* The variants: tap counts 1, 3, 5, 7 at stride and dilation 1 (constants the compiler
  * unrolls), and every other case. */
 typedef void (*FN(h_fn))(const REAL*, Py_ssize_t, Py_ssize_t, const REAL*, Py_ssize_t, REAL*,
-                         Py_ssize_t, Py_ssize_t, Py_ssize_t);
+                         Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t);
 typedef void (*FN(w_fn))(const REAL*, Py_ssize_t, const REAL*, Py_ssize_t, Py_ssize_t, REAL*,
                          Py_ssize_t, Py_ssize_t, Py_ssize_t);
 typedef void (*FN(line_fn))(const REAL*, const REAL*, Py_ssize_t, REAL*, Py_ssize_t,
@@ -226,10 +226,10 @@ typedef void (*FN(cw_fn))(const REAL*, const REAL*, Py_ssize_t, REAL*, Py_ssize_
 
 #define SEPV_VARIANT(SUFFIX, KK, SS, DD)                                                     \
 static void FN(CONVLAB_SEPV_CAT(along_h_, SUFFIX))(const REAL* x, Py_ssize_t row,           \
-        Py_ssize_t width, const REAL* w, Py_ssize_t rows, REAL* a, Py_ssize_t k,            \
-        Py_ssize_t s, Py_ssize_t d) {                                                       \
+        Py_ssize_t width, const REAL* w, Py_ssize_t rows, REAL* a, Py_ssize_t stride,       \
+        Py_ssize_t k, Py_ssize_t s, Py_ssize_t d) {                                         \
     (void)k; (void)s; (void)d;                                                              \
-    FN(along_h_body)(x, row, width, w, rows, a, KK, SS, DD);                                \
+    FN(along_h_body)(x, row, width, w, rows, a, stride, KK, SS, DD);                        \
 }                                                                                           \
 static void FN(CONVLAB_SEPV_CAT(along_w_, SUFFIX))(const REAL* a, Py_ssize_t width,         \
         const REAL* w, Py_ssize_t rows, Py_ssize_t out, REAL* y, Py_ssize_t k,              \
@@ -303,21 +303,27 @@ SEPV_PICK(contract_w)
 /* Forward pass of one image and one block of nf <= LN filters:
  *   y[f][o1 O2 + o2] = sum_c sum_{m1, m2} w1[c][m1][f] w2[c][m2][f] x[c][(o1 s1 + m1 d1) P2
  *                                                                       + o2 s2 + m2 d2]
- * x: the image's C planes of P1 x P2; w1, w2: the block's taps (C, k, LN); y: the block's
- * first output plane, planes `plane` apart. Scratch: a (STRIP P2 LN), ys (STRIP O2 LN). */
+ * x: the image's C planes of P1 x P2, zero outside the columns [lo, hi) (whose products
+ * with the taps are then zeros: the caller passes lo = 0, hi = P2 unless the taps are
+ * finite); w1, w2: the block's taps (C, k, LN); y: the block's first output plane, planes
+ * `plane` apart. Scratch: a (STRIP P2 LN), ys (STRIP O2 LN). */
 static void FN(forward_task)(const REAL* x, Py_ssize_t channels, Py_ssize_t P1, Py_ssize_t P2,
-                             const REAL* w1, Py_ssize_t k1, Py_ssize_t s1, Py_ssize_t d1,
-                             const REAL* w2, Py_ssize_t k2, Py_ssize_t s2, Py_ssize_t d2,
-                             Py_ssize_t O1, Py_ssize_t O2, REAL* a, REAL* ys, REAL* y,
-                             Py_ssize_t plane, Py_ssize_t nf) {
+                             Py_ssize_t lo, Py_ssize_t hi, const REAL* w1, Py_ssize_t k1,
+                             Py_ssize_t s1, Py_ssize_t d1, const REAL* w2, Py_ssize_t k2,
+                             Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2,
+                             REAL* a, REAL* ys, REAL* y, Py_ssize_t plane, Py_ssize_t nf) {
     FN(h_fn) along_h = FN(pick_along_h)(k1, s1, d1);
     FN(w_fn) along_w = FN(pick_along_w)(k2, s2, d2);
+    for (Py_ssize_t r = 0; r < STRIP; r++) {
+        memset(a + r * P2 * LN, 0, (size_t)(lo * LN) * sizeof(REAL));
+        memset(a + (r * P2 + hi) * LN, 0, (size_t)((P2 - hi) * LN) * sizeof(REAL));
+    }
     for (Py_ssize_t r0 = 0; r0 < O1; r0 += STRIP) {
         Py_ssize_t rows = O1 - r0 < STRIP ? O1 - r0 : STRIP;
         memset(ys, 0, (size_t)(rows * O2 * LN) * sizeof(REAL));
         for (Py_ssize_t c = 0; c < channels; c++) {
-            along_h(x + c * P1 * P2 + r0 * s1 * P2, P2, P2, w1 + c * k1 * LN, rows, a, k1, s1,
-                    d1);
+            along_h(x + c * P1 * P2 + r0 * s1 * P2 + lo, P2, hi - lo, w1 + c * k1 * LN, rows,
+                    a + lo * LN, P2, k1, s1, d1);
             along_w(a, P2, w2 + c * k2 * LN, rows, O2, ys, k2, s2, d2);
         }
         for (Py_ssize_t f = 0; f < nf; f++) {
@@ -327,59 +333,70 @@ static void FN(forward_task)(const REAL* x, Py_ssize_t channels, Py_ssize_t P1, 
     }
 }
 
-/* The factors' gradients of one block of filters and one channel, summed over the images:
+/* The factors' gradients of one block of filters and `channels` channels, summed over the
+ * images:
  *   dw2[m][f] += sum_{n, o1, o2} g[n][o1][o2][f] b[o1][o2 s2 + m d2],
  *                b[o1][j] = sum_m1 w1[m1][f] x[n][o1 s1 + m1 d1][j]
  *   dw1[m][f] += sum_{n, i, o2} g[n][(i - m d1) / s1][o2][f] c[i][o2],
  *                c[i][o2] = sum_m2 w2[m2][f] x[n][i][o2 s2 + m2 d2]
- * over the rows of g that exist. x: the channel's plane of image 0, images x_image apart; g:
- * the block's output gradient of image 0 in lanes (O1, O2, LN), images g_image apart; w1, w2
- * (k, LN); dw1, dw2 (k, LN), written. Scratch: b (STRIP P2 LN), c (4 O2 LN), rows (k1 + 3
- * pointers), taps (k1). */
-static void FN(weights_task)(const REAL* x, Py_ssize_t x_image, const REAL* g,
-                             Py_ssize_t g_image, Py_ssize_t images, Py_ssize_t P1,
-                             Py_ssize_t P2, const REAL* w1, Py_ssize_t k1, Py_ssize_t s1,
-                             Py_ssize_t d1, const REAL* w2, Py_ssize_t k2, Py_ssize_t s2,
-                             Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, REAL* b, REAL* c,
-                             const REAL** rows, Py_ssize_t* taps, REAL* dw1, REAL* dw2) {
+ * over the rows of g that exist. x: the first channel's plane of image 0 (planes P1 P2
+ * apart, images x_image apart); g: the block's output gradient of image 0 in lanes (O1, O2,
+ * LN), images g_image apart; w1, w2, dw1, dw2: the first channel's (k, LN) taps, channels
+ * k LN apart; dw1, dw2 are written. The images are the outer loop, so that an image's
+ * output gradient is read from cache by every channel. Scratch: b (STRIP P2 LN), c (4 O2
+ * LN), rows (k1 + 3 pointers), taps (k1). */
+static void FN(weights_task)(const REAL* x, Py_ssize_t x_image, Py_ssize_t channels,
+                             const REAL* g, Py_ssize_t g_image, Py_ssize_t images,
+                             Py_ssize_t P1, Py_ssize_t P2, const REAL* w1, Py_ssize_t k1,
+                             Py_ssize_t s1, Py_ssize_t d1, const REAL* w2, Py_ssize_t k2,
+                             Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2,
+                             REAL* b, REAL* c, const REAL** rows, Py_ssize_t* taps, REAL* dw1,
+                             REAL* dw2) {
     FN(h_fn) along_h = FN(pick_along_h)(k1, s1, d1);
     FN(line_fn) line = FN(pick_line)(k2, s2, d2);
     FN(cw_fn) contract_w = FN(pick_contract_w)(k2, s2, d2);
     FN(ch4_fn) contract_h4 = FN(pick_contract_h4)(k1, s1, d1);
-    memset(dw1, 0, (size_t)(k1 * LN) * sizeof(REAL));
-    memset(dw2, 0, (size_t)(k2 * LN) * sizeof(REAL));
+    memset(dw1, 0, (size_t)(channels * k1 * LN) * sizeof(REAL));
+    memset(dw2, 0, (size_t)(channels * k2 * LN) * sizeof(REAL));
     for (Py_ssize_t n = 0; n < images; n++) {
-        const REAL* xn = x + n * x_image;
         const REAL* gn = g + n * g_image;
-        for (Py_ssize_t r0 = 0; r0 < O1; r0 += STRIP) {
-            Py_ssize_t count = O1 - r0 < STRIP ? O1 - r0 : STRIP;
-            along_h(xn + r0 * s1 * P2, P2, P2, w1, count, b, k1, s1, d1);
-            for (Py_ssize_t r = 0; r < count; r++)
-                contract_w(gn + (r0 + r) * O2 * LN, b + r * P2 * LN, O2, dw2, k2, s2, d2);
-        }
-        for (Py_ssize_t i = 0; i < P1;) {
-            if (contract_h4 != NULL && i >= k1 - 1 && i + 4 <= O1) {
-                /* four rows of c whose every tap meets a row of g (stride and dilation 1) */
-                for (Py_ssize_t r = 0; r < 4; r++)
-                    line(xn + (i + r) * P2, w2, O2, c + r * O2 * LN, k2, s2, d2);
-                for (Py_ssize_t q = 0; q < k1 + 3; q++) rows[q] = gn + (i - (k1 - 1) + q) * O2 * LN;
-                contract_h4(rows, c, O2, dw1);
-                i += 4;
-                continue;
+        for (Py_ssize_t ch = 0; ch < channels; ch++) {
+            const REAL* xn = x + n * x_image + ch * P1 * P2;
+            const REAL* v1 = w1 + ch * k1 * LN;
+            const REAL* v2 = w2 + ch * k2 * LN;
+            REAL* e1 = dw1 + ch * k1 * LN;
+            REAL* e2 = dw2 + ch * k2 * LN;
+            for (Py_ssize_t r0 = 0; r0 < O1; r0 += STRIP) {
+                Py_ssize_t count = O1 - r0 < STRIP ? O1 - r0 : STRIP;
+                along_h(xn + r0 * s1 * P2, P2, P2, v1, count, b, P2, k1, s1, d1);
+                for (Py_ssize_t r = 0; r < count; r++)
+                    contract_w(gn + (r0 + r) * O2 * LN, b + r * P2 * LN, O2, e2, k2, s2, d2);
             }
-            Py_ssize_t count = 0;
-            for (Py_ssize_t m = 0; m < k1; m++) {
-                Py_ssize_t t = i - m * d1;
-                if (t >= 0 && t % s1 == 0 && t / s1 < O1) {
-                    rows[count] = gn + (t / s1) * O2 * LN;
-                    taps[count++] = m;
+            for (Py_ssize_t i = 0; i < P1;) {
+                if (contract_h4 != NULL && i >= k1 - 1 && i + 4 <= O1) {
+                    /* four rows of c whose every tap meets a row of g (stride, dilation 1) */
+                    for (Py_ssize_t r = 0; r < 4; r++)
+                        line(xn + (i + r) * P2, v2, O2, c + r * O2 * LN, k2, s2, d2);
+                    for (Py_ssize_t q = 0; q < k1 + 3; q++)
+                        rows[q] = gn + (i - (k1 - 1) + q) * O2 * LN;
+                    contract_h4(rows, c, O2, e1);
+                    i += 4;
+                    continue;
                 }
+                Py_ssize_t count = 0;
+                for (Py_ssize_t m = 0; m < k1; m++) {
+                    Py_ssize_t t = i - m * d1;
+                    if (t >= 0 && t % s1 == 0 && t / s1 < O1) {
+                        rows[count] = gn + (t / s1) * O2 * LN;
+                        taps[count++] = m;
+                    }
+                }
+                if (count > 0) {
+                    line(xn + i * P2, v2, O2, c, k2, s2, d2);
+                    FN(contract_row)(rows, taps, count, c, O2, e1);
+                }
+                i++;
             }
-            if (count > 0) {
-                line(xn + i * P2, w2, O2, c, k2, s2, d2);
-                FN(contract_row)(rows, taps, count, c, O2, dw1);
-            }
-            i++;
         }
     }
 }
