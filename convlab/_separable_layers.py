@@ -410,7 +410,7 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
         if _lanes_serve(geometry, padded):
             lanes = _separable.lane_width(dtype)
             blocks = -(-geometry.filters // lanes)
-            gl = np.empty((geometry.batch, blocks, gc.shape[2] * lanes), dtype)
+            gl = _memory.empty((geometry.batch, blocks, gc.shape[2] * lanes), dtype)
             _separable.to_lanes(gc, gl, threads)
             packed = [_in_lanes(f, lanes) for f in factors[1:]]
             dpacked = [np.empty_like(p) for p in packed]
