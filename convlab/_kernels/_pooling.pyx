@@ -1,0 +1,569 @@
+"""Pooling kernels (private): max, average and Lp pooling and their gradients.
+
+Each (n, c) plane of the input is pooled on its own. Along spatial axis a, window o covers
+the padded samples ``o * s[a] - p[a] + r``, ``0 <= r < k[a]``; the padding is never stored:
+a window loop runs over the samples that lie in the input only. That is exact for every
+operation because padding never wins a maximum (it is -inf, and a window always holds a
+real sample since p <= k // 2), adds 0 to a sum and to an Lp norm, and only counts in the
+divisor of a mean with ``include_pad``. One- and two-dimensional problems come padded to
+three axes with leading axes of extent 1 (k = s = 1, p = 0).
+
+Per window, in row-major window order:
+
+    max      y = x[first maximum]       a NaN beats every number; the first NaN wins
+    mean     y = (sum x) / divisor      divisor: prod(k), or the samples in the input
+    Lp       y = m * (sum (|x| / m)^p)^(1/p),  m = max |x|    (no term above 1: no overflow)
+    L1       y = sum |x|
+    Linf     y = |x[first maximum of |x|]|
+
+Gradients (dx of one sample = the sum over the windows holding it, in row-major window
+order):
+
+    max      g to the window's first maximum, 0 to the others
+    mean     g / divisor to every sample of the window
+    Lp       g * sign(x) * (|x| / y)^(p - 1), 0 in a window whose norm y is 0
+    Linf     g * sign(x) to the first maximum of |x|
+
+Two ways to compute them, both writing every sample of dx exactly once (no clearing pass):
+
+- windows that do not overlap (stride >= size along every axis): a task per output row
+  recomputes each window's maximum or norm from x and writes the samples of its cell (its
+  window and the gap up to the next window);
+- overlapping windows: the caller first stores each window's maximum's position (or its
+  norm, which is the forward result), then a task per input row gathers, for each sample,
+  the shares of the windows holding it.
+
+2 x 2 windows with stride 2 and no padding go through the vector loops of
+``_pooling_rows.h``, which compute the same values in the same order as the generic loops.
+Every output and every sample of dx is computed by one task in a fixed order, so the
+results do not depend on the number of threads.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport pow, powf, sqrt, sqrtf, fabs, fabsf, INFINITY
+from libc.string cimport memset
+
+from convlab._kernels._fused cimport real_t, floor_div, ceil_div
+
+cdef extern from "_pooling_rows.h" nogil:
+    void convlab_max_pairs_float(const float* a, const float* b, float* out, Py_ssize_t m)
+    void convlab_max_pairs_double(const double* a, const double* b, double* out, Py_ssize_t m)
+    void convlab_mean_pairs_float(const float* a, const float* b, float* out, Py_ssize_t m)
+    void convlab_mean_pairs_double(const double* a, const double* b, double* out,
+                                   Py_ssize_t m)
+    void convlab_max_pairs_grad_float(const float* a, const float* b, const float* g,
+                                      float* da, float* db, Py_ssize_t m)
+    void convlab_max_pairs_grad_double(const double* a, const double* b, const double* g,
+                                       double* da, double* db, Py_ssize_t m)
+    void convlab_mean_pairs_grad_float(const float* g, float* da, float* db, Py_ssize_t m)
+    void convlab_mean_pairs_grad_double(const double* g, double* da, double* db, Py_ssize_t m)
+
+
+cdef enum:
+    # Input samples a thread takes at a time (in whole rows of tasks): a thread slowed down
+    # by other work on its core leaves the rest to the others, and each chunk is still
+    # long enough that handing it out costs nothing.
+    CHUNK_SAMPLES = 16384
+
+
+cdef inline Py_ssize_t chunk_rows(Py_ssize_t per_row) noexcept nogil:
+    return max(1, CHUNK_SAMPLES // max(per_row, 1))
+
+
+cdef enum:
+    MAX = 0
+    MEAN = 1
+    LP = 2
+    LP_INF = 3
+
+OP_MAX = MAX
+OP_MEAN = MEAN
+OP_LP = LP
+OP_LP_INF = LP_INF
+
+
+cdef struct Geom:
+    Py_ssize_t n[3]         # input extent per axis
+    Py_ssize_t k[3]         # window size
+    Py_ssize_t s[3]         # stride
+    Py_ssize_t p[3]         # padding before (and after) the input
+    Py_ssize_t out[3]       # windows per axis
+    int op
+    double power            # p of Lp pooling (LP only)
+    double window_size      # prod(k), the divisor of a mean with include_pad
+    bint include_pad
+    bint pairs              # 2 x 2 windows, stride 2, no padding, along the last two axes
+
+
+cdef Geom make_geom(tuple in_sizes, tuple out_sizes, tuple k, tuple s, tuple p, int op,
+                    double power, bint include_pad, bint allow_pairs) except *:
+    # The loops trust this geometry: check it once, here, so that no window reaches outside
+    # its plane whatever the caller passed.
+    cdef Geom g
+    cdef int a
+    if not (len(in_sizes) == len(out_sizes) == len(k) == len(s) == len(p) == 3):
+        raise ValueError("pooling kernels: three spatial axes expected")
+    g.window_size = 1
+    for a in range(3):
+        g.n[a] = in_sizes[a]
+        g.k[a] = k[a]
+        g.s[a] = s[a]
+        g.p[a] = p[a]
+        g.out[a] = out_sizes[a]
+        if g.n[a] < 1 or g.k[a] < 1 or g.s[a] < 1 or not 0 <= g.p[a] <= g.k[a] // 2:
+            raise ValueError("pooling kernels: invalid window geometry")
+        if (g.n[a] + 2 * g.p[a] < g.k[a]
+                or g.out[a] != floor_div(g.n[a] + 2 * g.p[a] - g.k[a], g.s[a]) + 1):
+            raise ValueError("pooling kernels: the output size does not match the windows")
+        g.window_size *= <double>g.k[a]
+    if op not in (MAX, MEAN, LP, LP_INF):
+        raise ValueError("pooling kernels: unknown operation")
+    if op == LP and not power >= 1:
+        raise ValueError("pooling kernels: p must be >= 1")
+    g.op = op
+    g.power = power
+    g.include_pad = include_pad
+    g.pairs = (allow_pairs and (op == MAX or op == MEAN) and g.k[0] == 1
+               and g.k[1] == 2 and g.k[2] == 2 and g.s[1] == 2 and g.s[2] == 2
+               and g.p[1] == 0 and g.p[2] == 0)
+    return g
+
+
+cdef void check_planes(Py_ssize_t expected, Py_ssize_t got, str name) except *:
+    if got != expected:
+        raise ValueError(f"pooling kernels: {name} has {got} planes, expected {expected}")
+
+
+cdef tuple spatial(Py_ssize_t* shape):
+    return (shape[1], shape[2], shape[3])
+
+
+cdef void check_extent(tuple got, tuple expected, str name) except *:
+    if got != expected:
+        raise ValueError(f"pooling kernels: {name} has spatial extent {got}, expected "
+                         f"{expected}")
+
+
+# ----------------------------------------------------------------------------- one window
+
+cdef struct Span:
+    Py_ssize_t lo, hi
+
+
+# (Spans are returned by value: a variable assigned through a pointer inside a prange body
+# would be shared between the threads.)
+
+cdef inline Span window(const Geom* g, int a, Py_ssize_t o) noexcept nogil:
+    # the samples [lo, hi) of window o along axis a that lie in the input
+    cdef Py_ssize_t start = o * g.s[a] - g.p[a]
+    cdef Span r
+    r.lo = start if start > 0 else 0
+    r.hi = start + g.k[a] if start + g.k[a] < g.n[a] else g.n[a]
+    return r
+
+
+cdef inline Span cell(const Geom* g, int a, Py_ssize_t o) noexcept nogil:
+    # the samples [lo, hi) between the start of window o and the start of the next one (to
+    # the end of the input for the last window): windows that do not overlap have disjoint
+    # cells, and the cells of one axis cover it
+    cdef Py_ssize_t start = o * g.s[a] - g.p[a]
+    cdef Span r
+    r.lo = start if start > 0 else 0
+    r.hi = start + g.s[a] if o + 1 < g.out[a] else g.n[a]
+    if r.hi > g.n[a]:
+        r.hi = g.n[a]
+    return r
+
+
+cdef inline Span holders(const Geom* g, int a, Py_ssize_t i) noexcept nogil:
+    # the windows [lo, hi) along axis a that hold sample i: o s - p <= i <= o s - p + k - 1
+    cdef Span r
+    r.lo = ceil_div(i + g.p[a] - g.k[a] + 1, g.s[a])
+    if r.lo < 0:
+        r.lo = 0
+    r.hi = floor_div(i + g.p[a], g.s[a]) + 1
+    if r.hi > g.out[a]:
+        r.hi = g.out[a]
+    return r
+
+
+cdef inline real_t magnitude(real_t v) noexcept nogil:
+    if real_t is float:
+        return fabsf(v)
+    else:
+        return fabs(v)
+
+
+cdef inline real_t raise_to(real_t base, double exponent) noexcept nogil:
+    if real_t is float:
+        return powf(base, <float>exponent)
+    else:
+        return pow(base, exponent)
+
+
+cdef inline real_t sign(real_t v) noexcept nogil:
+    # 0 stays 0 and NaN stays NaN
+    if v > 0:
+        return 1
+    if v < 0:
+        return -1
+    return v
+
+
+cdef inline bint replaces(real_t v, real_t best) noexcept nogil:
+    # the first maximum in row-major order wins; a NaN beats every number, the first NaN
+    # wins: v replaces a best that is a number when v is not at most it (larger, or NaN)
+    return not (v <= best) and best == best
+
+
+cdef struct Box:
+    # the samples of one window that lie in the input: [lo[a], hi[a]) along each axis
+    Py_ssize_t lo[3]
+    Py_ssize_t hi[3]
+
+
+cdef inline Box window_box(const Geom* g, Py_ssize_t o0, Py_ssize_t o1,
+                           Py_ssize_t o2) noexcept nogil:
+    cdef Box b
+    cdef Span w
+    w = window(g, 0, o0)
+    b.lo[0] = w.lo
+    b.hi[0] = w.hi
+    w = window(g, 1, o1)
+    b.lo[1] = w.lo
+    b.hi[1] = w.hi
+    w = window(g, 2, o2)
+    b.lo[2] = w.lo
+    b.hi[2] = w.hi
+    return b
+
+
+cdef inline Py_ssize_t window_argmax(const real_t* x, const Geom* g, Py_ssize_t o0,
+                                     Py_ssize_t o1, Py_ssize_t o2,
+                                     bint absolute) noexcept nogil:
+    # where (in the plane) the window's first maximum of x (or of |x|) sits
+    cdef Box b = window_box(g, o0, o1, o2)
+    cdef Py_ssize_t i0, i1, i2, row, best
+    cdef real_t v, top
+    best = (b.lo[0] * g.n[1] + b.lo[1]) * g.n[2] + b.lo[2]
+    top = magnitude(x[best]) if absolute else x[best]
+    for i0 in range(b.lo[0], b.hi[0]):
+        for i1 in range(b.lo[1], b.hi[1]):
+            row = (i0 * g.n[1] + i1) * g.n[2]
+            for i2 in range(b.lo[2], b.hi[2]):
+                v = magnitude(x[row + i2]) if absolute else x[row + i2]
+                if replaces(v, top):
+                    top = v
+                    best = row + i2
+    return best
+
+
+cdef inline double divisor(const Geom* g, Py_ssize_t o0, Py_ssize_t o1,
+                           Py_ssize_t o2) noexcept nogil:
+    # a mean divides by the window size, or by its samples in the input without include_pad
+    cdef Box b
+    if g.include_pad:
+        return g.window_size
+    b = window_box(g, o0, o1, o2)
+    return <double>((b.hi[0] - b.lo[0]) * (b.hi[1] - b.lo[1]) * (b.hi[2] - b.lo[2]))
+
+
+cdef inline real_t window_sum(const real_t* x, const Geom* g, Py_ssize_t o0, Py_ssize_t o1,
+                              Py_ssize_t o2, bint absolute) noexcept nogil:
+    # sum of x (or |x|) over the window's samples in the input (the padding adds 0)
+    cdef Box b = window_box(g, o0, o1, o2)
+    cdef Py_ssize_t i0, i1, i2, row
+    # -0.0 + v == v for every v: the sum starts with the first sample, sign of zero included
+    cdef real_t total = -0.0
+    for i0 in range(b.lo[0], b.hi[0]):
+        for i1 in range(b.lo[1], b.hi[1]):
+            row = (i0 * g.n[1] + i1) * g.n[2]
+            for i2 in range(b.lo[2], b.hi[2]):
+                total += magnitude(x[row + i2]) if absolute else x[row + i2]
+    return total
+
+
+cdef inline real_t window_lp(const real_t* x, const Geom* g, Py_ssize_t o0, Py_ssize_t o1,
+                             Py_ssize_t o2) noexcept nogil:
+    # (sum |x|^p)^(1/p) = m (sum (|x| / m)^p)^(1/p) with m = max |x|: every term is at most
+    # 1, so nothing overflows however large p is
+    cdef Box b
+    cdef Py_ssize_t i0, i1, i2, row
+    cdef real_t m, t, total = 0
+    cdef double p = g.power
+    if p == 1:
+        return window_sum(x, g, o0, o1, o2, True)
+    m = magnitude(x[window_argmax(x, g, o0, o1, o2, True)])
+    if not (m > 0 and m < INFINITY):
+        return m        # all zeros: 0; an infinity: inf; a NaN: NaN
+    b = window_box(g, o0, o1, o2)
+    for i0 in range(b.lo[0], b.hi[0]):
+        for i1 in range(b.lo[1], b.hi[1]):
+            row = (i0 * g.n[1] + i1) * g.n[2]
+            for i2 in range(b.lo[2], b.hi[2]):
+                t = magnitude(x[row + i2]) / m
+                total += t * t if p == 2 else raise_to(t, p)
+    if p == 2:
+        if real_t is float:
+            return m * sqrtf(total)
+        else:
+            return m * sqrt(total)
+    return m * raise_to(total, 1 / p)
+
+
+cdef inline real_t window_value(const real_t* x, const Geom* g, Py_ssize_t o0, Py_ssize_t o1,
+                                Py_ssize_t o2) noexcept nogil:
+    if g.op == MAX:
+        return x[window_argmax(x, g, o0, o1, o2, False)]
+    if g.op == MEAN:
+        return window_sum(x, g, o0, o1, o2, False) / <real_t>divisor(g, o0, o1, o2)
+    if g.op == LP_INF:
+        return magnitude(x[window_argmax(x, g, o0, o1, o2, True)])
+    return window_lp(x, g, o0, o1, o2)
+
+
+cdef inline real_t lp_share(const Geom* g, real_t grad, real_t v, real_t norm) noexcept nogil:
+    # d y / d x times the output gradient: grad sign(x) (|x| / y)^(p - 1); a window whose
+    # norm is 0 (all zeros) has no gradient
+    if norm == 0:
+        return 0
+    if g.power == 1:
+        return grad * sign(v)
+    if g.power == 2:
+        return grad * (v / norm)
+    return grad * sign(v) * raise_to(magnitude(v) / norm, g.power - 1)
+
+
+cdef inline real_t share(const Geom* g, const real_t* xp, Py_ssize_t at, Py_ssize_t chosen,
+                         real_t grad, real_t norm, Py_ssize_t o0, Py_ssize_t o1,
+                         Py_ssize_t o2) noexcept nogil:
+    # what window o gives the sample at position `at` of its plane (`chosen`: the position
+    # of the window's maximum, `norm`: its Lp norm)
+    if g.op == MAX:
+        return grad if at == chosen else 0
+    if g.op == LP_INF:
+        return grad * sign(xp[at]) if at == chosen else 0
+    if g.op == MEAN:
+        return grad / <real_t>divisor(g, o0, o1, o2)
+    return lp_share(g, grad, xp[at], norm)
+
+
+# ----------------------------------------------------------------------------- forward
+
+def forward(const real_t[:, :, :, ::1] x, real_t[:, :, :, ::1] y, tuple k, tuple s, tuple p,
+            int op, double power, bint include_pad, bint allow_pairs, int num_threads):
+    """y[plane, o] = the pooled window o of x[plane]; x (planes, *in), y (planes, *out),
+    three spatial axes. A task is one output row."""
+    cdef Geom g = make_geom(spatial(x.shape), spatial(y.shape), k, s, p, op, power,
+                            include_pad, allow_pairs)
+    cdef Py_ssize_t planes = x.shape[0], rows, chunk, task, plane, o0, o1, o2
+    cdef const real_t* xp
+    cdef const real_t* a
+    cdef real_t* yrow
+    check_planes(planes, y.shape[0], "y")
+    rows = planes * g.out[0] * g.out[1]
+    chunk = chunk_rows(g.k[0] * g.k[1] * g.n[2])
+    if rows == 0:
+        return
+    with nogil:
+        for task in prange(rows, num_threads=num_threads, schedule='dynamic', chunksize=chunk):
+            plane = task // (g.out[0] * g.out[1])
+            o0 = (task // g.out[1]) % g.out[0]
+            o1 = task % g.out[1]
+            xp = &x[plane, 0, 0, 0]
+            yrow = &y[plane, o0, o1, 0]
+            if g.pairs:
+                # input rows 2 o1 and 2 o1 + 1 of slab o0 s0 (k0 = 1)
+                a = xp + (o0 * g.s[0] * g.n[1] + 2 * o1) * g.n[2]
+                if g.op == MAX:
+                    if real_t is float:
+                        convlab_max_pairs_float(a, a + g.n[2], yrow, g.out[2])
+                    else:
+                        convlab_max_pairs_double(a, a + g.n[2], yrow, g.out[2])
+                else:
+                    if real_t is float:
+                        convlab_mean_pairs_float(a, a + g.n[2], yrow, g.out[2])
+                    else:
+                        convlab_mean_pairs_double(a, a + g.n[2], yrow, g.out[2])
+            else:
+                for o2 in range(g.out[2]):
+                    yrow[o2] = window_value(xp, &g, o0, o1, o2)
+
+
+def argmax(const real_t[:, :, :, ::1] x, Py_ssize_t[:, :, :, ::1] where, tuple k, tuple s,
+           tuple p, bint absolute, int num_threads):
+    """where[plane, o] = the position in the plane of window o's first maximum of x (or of
+    |x| with `absolute`): what the gradient of overlapping windows routes to."""
+    cdef Geom g = make_geom(spatial(x.shape), spatial(where.shape), k, s, p,
+                            LP_INF if absolute else MAX, 1.0, True, False)
+    cdef Py_ssize_t planes = x.shape[0], rows, chunk, task, plane, o0, o1, o2
+    cdef const real_t* xp
+    check_planes(planes, where.shape[0], "where")
+    rows = planes * g.out[0] * g.out[1]
+    chunk = chunk_rows(g.k[0] * g.k[1] * g.n[2])
+    if rows == 0:
+        return
+    with nogil:
+        for task in prange(rows, num_threads=num_threads, schedule='dynamic', chunksize=chunk):
+            plane = task // (g.out[0] * g.out[1])
+            o0 = (task // g.out[1]) % g.out[0]
+            o1 = task % g.out[1]
+            xp = &x[plane, 0, 0, 0]
+            for o2 in range(g.out[2]):
+                where[plane, o0, o1, o2] = window_argmax(xp, &g, o0, o1, o2, absolute)
+
+
+# ----------------------------------------------------------------------------- gradients
+
+def backward_cells(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x,
+                   real_t[:, :, :, ::1] dx, tuple k, tuple s, tuple p, int op, double power,
+                   bint include_pad, bint allow_pairs, int num_threads):
+    """dx for windows that do not overlap (stride >= size along every axis): a task per
+    output row writes the cells of its windows, recomputing each window's maximum or norm
+    from x. `x` is not read for a mean (any array will do)."""
+    cdef Geom g = make_geom(spatial(dx.shape), spatial(grad.shape), k, s, p, op, power,
+                            include_pad, allow_pairs)
+    cdef Py_ssize_t planes = dx.shape[0], rows, chunk, task, plane, o0, o1, o2, a
+    cdef Py_ssize_t i0, i1, i2, row, chosen, end, done
+    cdef Span c0, c1, c2, w0, w1
+    cdef const real_t* xp
+    cdef const real_t* grow
+    cdef const real_t* xa
+    cdef real_t* dxp
+    cdef real_t* da
+    cdef real_t norm
+    for a in range(3):
+        if g.s[a] < g.k[a]:
+            raise ValueError("pooling kernels: backward_cells needs windows that do not overlap")
+    check_planes(planes, grad.shape[0], "grad")
+    if op != MEAN:
+        check_planes(planes, x.shape[0], "x")
+        check_extent(spatial(x.shape), spatial(dx.shape), "x")
+    rows = planes * g.out[0] * g.out[1]
+    chunk = chunk_rows(g.k[0] * g.k[1] * g.n[2])
+    if rows == 0:
+        return
+    with nogil:
+        for task in prange(rows, num_threads=num_threads, schedule='dynamic', chunksize=chunk):
+            plane = task // (g.out[0] * g.out[1])
+            o0 = (task // g.out[1]) % g.out[0]
+            o1 = task % g.out[1]
+            xp = &x[plane, 0, 0, 0] if op != MEAN else NULL
+            dxp = &dx[plane, 0, 0, 0]
+            grow = &grad[plane, o0, o1, 0]
+            c0 = cell(&g, 0, o0)
+            c1 = cell(&g, 1, o1)
+            w0 = window(&g, 0, o0)
+            w1 = window(&g, 1, o1)
+            # rows of the cell past the window (the gap up to the next one): zeros
+            for i0 in range(c0.lo, c0.hi):
+                for i1 in range(c1.lo, c1.hi):
+                    if i0 >= w0.hi or i1 >= w1.hi:
+                        memset(dxp + (i0 * g.n[1] + i1) * g.n[2], 0,
+                               <size_t>g.n[2] * sizeof(real_t))
+            if g.pairs:
+                # window rows 2 o1 and 2 o1 + 1 of slab o0 s0, columns [0, 2 out2)
+                row = (w0.lo * g.n[1] + w1.lo) * g.n[2]
+                xa = xp + row if op == MAX else NULL
+                da = dxp + row
+                if op == MAX:
+                    if real_t is float:
+                        convlab_max_pairs_grad_float(xa, xa + g.n[2], grow, da, da + g.n[2],
+                                                     g.out[2])
+                    else:
+                        convlab_max_pairs_grad_double(xa, xa + g.n[2], grow, da, da + g.n[2],
+                                                      g.out[2])
+                else:
+                    if real_t is float:
+                        convlab_mean_pairs_grad_float(grow, da, da + g.n[2], g.out[2])
+                    else:
+                        convlab_mean_pairs_grad_double(grow, da, da + g.n[2], g.out[2])
+                done = 2 * g.out[2]
+                if done < g.n[2]:   # an odd row length: its last column is in no window
+                    da[done] = 0
+                    da[g.n[2] + done] = 0
+            else:
+                for o2 in range(g.out[2]):
+                    chosen = -1
+                    norm = 0
+                    if op == MAX or op == LP_INF:
+                        chosen = window_argmax(xp, &g, o0, o1, o2, op == LP_INF)
+                    elif op == LP:
+                        norm = window_lp(xp, &g, o0, o1, o2)
+                    c2 = cell(&g, 2, o2)
+                    end = o2 * g.s[2] - g.p[2] + g.k[2]     # the window ends before `end`
+                    for i0 in range(w0.lo, w0.hi):
+                        for i1 in range(w1.lo, w1.hi):
+                            row = (i0 * g.n[1] + i1) * g.n[2]
+                            for i2 in range(c2.lo, c2.hi):
+                                if i2 < end:
+                                    dxp[row + i2] = share(&g, xp, row + i2, chosen, grow[o2],
+                                                          norm, o0, o1, o2)
+                                else:
+                                    dxp[row + i2] = 0
+
+
+def backward_gather(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x,
+                    const Py_ssize_t[:, :, :, ::1] where, const real_t[:, :, :, ::1] norms,
+                    real_t[:, :, :, ::1] dx, tuple k, tuple s, tuple p, int op, double power,
+                    bint include_pad, int num_threads):
+    """dx for any windows, overlapping ones included: a task per input row; each sample
+    sums the shares of the windows holding it, in row-major window order. `where` (max,
+    Linf) holds each window's maximum's position, `norms` (Lp) each window's norm; the
+    arrays an operation does not use (x for a mean) are not read."""
+    cdef Geom g = make_geom(spatial(dx.shape), spatial(grad.shape), k, s, p, op, power,
+                            include_pad, False)
+    cdef Py_ssize_t planes = dx.shape[0], rows, chunk, task, plane, i0, i1, i2, at
+    cdef Py_ssize_t o0, o1, o2, here
+    cdef Span h0, h1, h2
+    cdef const real_t* xp
+    cdef const real_t* gp
+    cdef const Py_ssize_t* wp
+    cdef const real_t* norm_p
+    cdef real_t* dxrow
+    cdef real_t total, part
+    cdef bint started
+    check_planes(planes, grad.shape[0], "grad")
+    if op != MEAN:
+        check_planes(planes, x.shape[0], "x")
+        check_extent(spatial(x.shape), spatial(dx.shape), "x")
+    if op == MAX or op == LP_INF:
+        check_planes(planes, where.shape[0], "where")
+        check_extent(spatial(where.shape), spatial(grad.shape), "where")
+    if op == LP:
+        check_planes(planes, norms.shape[0], "norms")
+        check_extent(spatial(norms.shape), spatial(grad.shape), "norms")
+    rows = planes * g.n[0] * g.n[1]
+    chunk = chunk_rows(g.n[2])
+    if rows == 0:
+        return
+    with nogil:
+        for task in prange(rows, num_threads=num_threads, schedule='dynamic', chunksize=chunk):
+            plane = task // (g.n[0] * g.n[1])
+            i0 = (task // g.n[1]) % g.n[0]
+            i1 = task % g.n[1]
+            xp = &x[plane, 0, 0, 0] if op != MEAN else NULL
+            gp = &grad[plane, 0, 0, 0]
+            wp = &where[plane, 0, 0, 0] if op == MAX or op == LP_INF else NULL
+            norm_p = &norms[plane, 0, 0, 0] if op == LP else NULL
+            dxrow = &dx[plane, i0, i1, 0]
+            h0 = holders(&g, 0, i0)
+            h1 = holders(&g, 1, i1)
+            for i2 in range(g.n[2]):
+                h2 = holders(&g, 2, i2)
+                at = (i0 * g.n[1] + i1) * g.n[2] + i2
+                total = 0
+                started = False
+                for o0 in range(h0.lo, h0.hi):
+                    for o1 in range(h1.lo, h1.hi):
+                        for o2 in range(h2.lo, h2.hi):
+                            here = (o0 * g.out[1] + o1) * g.out[2] + o2
+                            if (op == MAX or op == LP_INF) and wp[here] != at:
+                                continue    # this window routes its gradient elsewhere
+                            part = share(&g, xp, at, at, gp[here],
+                                         norm_p[here] if op == LP else 0, o0, o1, o2)
+                            # the first share starts the sum (a lone share keeps its bits,
+                            # as in backward_cells)
+                            total = total + part if started else part
+                            started = True
+                dxrow[i2] = total

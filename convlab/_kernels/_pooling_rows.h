@@ -1,0 +1,126 @@
+/* The 2 x 2, stride 2 pooling of two input rows a and b into one output row (private).
+ *
+ *   max    out[j] = first maximum of a[2j], a[2j+1], b[2j], b[2j+1]   (a NaN wins)
+ *   mean   out[j] = (((a[2j] + a[2j+1]) + b[2j]) + b[2j+1]) / 4
+ *
+ * and their gradients, which write every sample of the two rows' first 2m columns (the
+ * winner gets g[j], the other three 0; the mean gives g[j] / 4 to all four). They compute
+ * exactly what the generic window loops of _pooling.pyx compute, in the same order, so both
+ * paths give the same bits.
+ *
+ * Each routine runs blocks of a fixed number of outputs (one 64-byte vector of results),
+ * plain loops without branches that the compiler vectorises; a row whose length is not a
+ * whole number of blocks ends with one block that overlaps the previous one (its outputs
+ * are computed, and written, twice, with the same values) instead of a slow scalar tail:
+ * rows of 28 or 56 outputs are common.
+ */
+#ifndef CONVLAB_POOLING_ROWS_H
+#define CONVLAB_POOLING_ROWS_H
+
+#include <stddef.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CONVLAB_POOL_RESTRICT __restrict__
+#define CONVLAB_POOL_INLINE static inline __attribute__((always_inline))
+#else
+#define CONVLAB_POOL_RESTRICT
+#define CONVLAB_POOL_INLINE static inline
+#endif
+
+/* v replaces the best so far when it is larger, or when it is the window's first NaN: when
+ * the best so far is a number and v is not at most it (v larger, or v NaN). */
+#define CONVLAB_POOL_REPLACES(v, best) (!((v) <= (best)) && (best) == (best))
+
+/* Runs BLOCK(a, b, ..., j0, count) over [0, m): whole blocks of `width`, then the last
+ * `width` outputs again when m is not a multiple of it. */
+#define CONVLAB_POOL_BLOCKS(BLOCK, width, m, ...)                                          \
+    do {                                                                                    \
+        Py_ssize_t j0_ = 0;                                                                 \
+        if ((m) < (width)) {                                                                \
+            BLOCK(__VA_ARGS__, 0, (m));                                                     \
+            break;                                                                          \
+        }                                                                                   \
+        for (; j0_ + (width) <= (m); j0_ += (width))                                        \
+            BLOCK(__VA_ARGS__, j0_, (width));                                               \
+        if (j0_ < (m))                                                                      \
+            BLOCK(__VA_ARGS__, (m) - (width), (width));                                     \
+    } while (0)
+
+#define CONVLAB_POOL_ROWS(T, REAL, WIDTH)                                                   \
+CONVLAB_POOL_INLINE void convlab_max_block_##T(const REAL* CONVLAB_POOL_RESTRICT a,         \
+                                               const REAL* CONVLAB_POOL_RESTRICT b,         \
+                                               REAL* CONVLAB_POOL_RESTRICT out,             \
+                                               Py_ssize_t j0, Py_ssize_t count) {           \
+    a += 2 * j0; b += 2 * j0; out += j0;                                                    \
+    for (Py_ssize_t j = 0; j < count; j++) {                                                \
+        REAL best = a[2 * j], v;                                                            \
+        v = a[2 * j + 1]; best = CONVLAB_POOL_REPLACES(v, best) ? v : best;                 \
+        v = b[2 * j];     best = CONVLAB_POOL_REPLACES(v, best) ? v : best;                 \
+        v = b[2 * j + 1]; best = CONVLAB_POOL_REPLACES(v, best) ? v : best;                 \
+        out[j] = best;                                                                      \
+    }                                                                                       \
+}                                                                                           \
+CONVLAB_POOL_INLINE void convlab_mean_block_##T(const REAL* CONVLAB_POOL_RESTRICT a,        \
+                                                const REAL* CONVLAB_POOL_RESTRICT b,        \
+                                                REAL* CONVLAB_POOL_RESTRICT out,            \
+                                                Py_ssize_t j0, Py_ssize_t count) {          \
+    a += 2 * j0; b += 2 * j0; out += j0;                                                    \
+    for (Py_ssize_t j = 0; j < count; j++)                                                  \
+        out[j] = (((a[2 * j] + a[2 * j + 1]) + b[2 * j]) + b[2 * j + 1]) / (REAL)4;         \
+}                                                                                           \
+CONVLAB_POOL_INLINE void convlab_max_grad_block_##T(const REAL* CONVLAB_POOL_RESTRICT a,    \
+                                                    const REAL* CONVLAB_POOL_RESTRICT b,    \
+                                                    const REAL* CONVLAB_POOL_RESTRICT g,    \
+                                                    REAL* CONVLAB_POOL_RESTRICT da,         \
+                                                    REAL* CONVLAB_POOL_RESTRICT db,         \
+                                                    Py_ssize_t j0, Py_ssize_t count) {      \
+    a += 2 * j0; b += 2 * j0; g += j0; da += 2 * j0; db += 2 * j0;                          \
+    for (Py_ssize_t j = 0; j < count; j++) {                                                \
+        /* the winner's place 0..3 as a REAL, not an int: GCC vectorises the loop then */   \
+        REAL best = a[2 * j], v, win = 0;                                                   \
+        v = a[2 * j + 1];                                                                   \
+        win = CONVLAB_POOL_REPLACES(v, best) ? (REAL)1 : win;                               \
+        best = CONVLAB_POOL_REPLACES(v, best) ? v : best;                                   \
+        v = b[2 * j];                                                                       \
+        win = CONVLAB_POOL_REPLACES(v, best) ? (REAL)2 : win;                               \
+        best = CONVLAB_POOL_REPLACES(v, best) ? v : best;                                   \
+        v = b[2 * j + 1];                                                                   \
+        win = CONVLAB_POOL_REPLACES(v, best) ? (REAL)3 : win;                               \
+        REAL share = g[j];                                                                  \
+        da[2 * j] = win == 0 ? share : (REAL)0;                                             \
+        da[2 * j + 1] = win == 1 ? share : (REAL)0;                                         \
+        db[2 * j] = win == 2 ? share : (REAL)0;                                             \
+        db[2 * j + 1] = win == 3 ? share : (REAL)0;                                         \
+    }                                                                                       \
+}                                                                                           \
+CONVLAB_POOL_INLINE void convlab_mean_grad_block_##T(const REAL* CONVLAB_POOL_RESTRICT g,   \
+                                                     REAL* CONVLAB_POOL_RESTRICT da,        \
+                                                     REAL* CONVLAB_POOL_RESTRICT db,        \
+                                                     Py_ssize_t j0, Py_ssize_t count) {     \
+    g += j0; da += 2 * j0; db += 2 * j0;                                                    \
+    for (Py_ssize_t j = 0; j < count; j++) {                                                \
+        REAL share = g[j] / (REAL)4;                                                        \
+        da[2 * j] = share;                                                                  \
+        da[2 * j + 1] = share;                                                              \
+        db[2 * j] = share;                                                                  \
+        db[2 * j + 1] = share;                                                              \
+    }                                                                                       \
+}                                                                                           \
+static void convlab_max_pairs_##T(const REAL* a, const REAL* b, REAL* out, Py_ssize_t m) {  \
+    CONVLAB_POOL_BLOCKS(convlab_max_block_##T, WIDTH, m, a, b, out);                       \
+}                                                                                           \
+static void convlab_mean_pairs_##T(const REAL* a, const REAL* b, REAL* out, Py_ssize_t m) { \
+    CONVLAB_POOL_BLOCKS(convlab_mean_block_##T, WIDTH, m, a, b, out);                      \
+}                                                                                           \
+static void convlab_max_pairs_grad_##T(const REAL* a, const REAL* b, const REAL* g,         \
+                                       REAL* da, REAL* db, Py_ssize_t m) {                  \
+    CONVLAB_POOL_BLOCKS(convlab_max_grad_block_##T, WIDTH, m, a, b, g, da, db);            \
+}                                                                                           \
+static void convlab_mean_pairs_grad_##T(const REAL* g, REAL* da, REAL* db, Py_ssize_t m) {  \
+    CONVLAB_POOL_BLOCKS(convlab_mean_grad_block_##T, WIDTH, m, g, da, db);                 \
+}
+
+CONVLAB_POOL_ROWS(float, float, 16)
+CONVLAB_POOL_ROWS(double, double, 8)
+
+#endif
