@@ -39,6 +39,11 @@ __all__ = ["max_pool", "avg_pool", "lp_pool", "max_pool_grad", "avg_pool_grad", 
 _PAIRS = True
 _CELLS = True
 
+# A thread takes at least this many input samples: below, starting and joining threads
+# costs more than it saves (and a thread whose core is busy with another process can hold
+# up the whole call for a time slice).
+_SAMPLES_PER_THREAD = 1 << 16
+
 # Window sizes and strides above this are refused: the kernels' index arithmetic (window
 # starts, products of extents) must stay far inside 64-bit integers.
 _LIMIT = 2**40
@@ -66,6 +71,11 @@ class _Pool:
     @property
     def out_shape(self):
         return tuple(self.shape[:2]) + self.out_sizes
+
+    def threads(self, workers):
+        """The thread count for `workers` (already resolved), small problems run serially."""
+        samples = self.planes * math.prod(self.shape[2:])
+        return max(1, min(workers, samples // _SAMPLES_PER_THREAD))
 
     @property
     def overlapping(self):
@@ -146,7 +156,7 @@ def _forward(function, x, size, stride, padding, workers, op, power=1.0, include
     if y.size == 0:
         return y
     _pooling.forward(_planes(x, dtype, geo.planes_in()), y.reshape(geo.planes_out()),
-                     *geo.windows(), op, power, include_pad, _PAIRS, threads)
+                     *geo.windows(), op, power, include_pad, _PAIRS, geo.threads(threads))
     return y
 
 
@@ -175,6 +185,7 @@ def _backward(function, g, x, geo, dtype, threads, op, power=1.0, include_pad=Tr
     x4 = _planes(x, dtype, geo.planes_in()) if x is not None else np.empty((0, 0, 0, 0), dtype)
     dx4 = dx.reshape(geo.planes_in())
     windows = geo.windows()
+    threads = geo.threads(threads)
     if not geo.overlapping and _CELLS:
         _pooling.backward_cells(g4, x4, dx4, *windows, op, power, include_pad, _PAIRS, threads)
         return dx
