@@ -9,8 +9,9 @@ keeps at least one input sample in every window.
 
 The work is done by ``convlab._kernels._pooling``, which reads each (n, c) plane in place
 (the padding is never materialised): forward passes and the gradients of windows that do
-not overlap in one pass, the gradients of overlapping windows after a pass that finds each
-window's maximum (or norm).
+not overlap in one pass over the output rows; the gradients of overlapping windows plane by
+plane, or, for few planes, row by row after a pass that finds each window's maximum (or
+norm).
 """
 
 import math
@@ -33,11 +34,16 @@ from convlab._workers import resolve_workers
 
 __all__ = ["max_pool", "avg_pool", "lp_pool", "max_pool_grad", "avg_pool_grad", "lp_pool_grad"]
 
+# Overlapping windows: the gradient of fewer planes than this is split by input rows
+# (backward_gather) rather than by planes (backward_scatter), so that the threads have
+# work. A constant, not the thread count: the choice must not depend on `workers`.
+_GATHER_BELOW_PLANES = 16
+
 # Private switches, for the tests that compare the kernels' paths bit for bit: the vector
-# loops for 2 x 2 windows with stride 2 (off: the generic window loops), and the one-pass
-# gradient of windows that do not overlap (off: the gathering gradient of overlapping ones).
+# loops for 2 x 2 windows with stride 2 (off: the generic window loops), and the gradient
+# kernel (None: chosen as above; "scatter" or "gather": that one, for any windows).
 _PAIRS = True
-_CELLS = True
+_GRADIENT = None
 
 # A thread takes at least this many input samples: below, starting and joining threads
 # costs more than it saves (and a thread whose core is busy with another process can hold
@@ -171,10 +177,19 @@ def _gradient_inputs(function, grad_out, x, size, stride, padding, workers):
     return g, x, dtype, geo, resolve_workers(workers)
 
 
+def _gradient_kernel(geo):
+    if _GRADIENT is not None:
+        return _GRADIENT
+    if not geo.overlapping:
+        return "cells"
+    return "gather" if geo.planes < _GATHER_BELOW_PLANES else "scatter"
+
+
 def _backward(function, g, x, geo, dtype, threads, op, power=1.0, include_pad=True):
     """d <pool(x), g> / dx. `x` is None for a mean (whose gradient does not depend on it)."""
+    kernel = _gradient_kernel(geo)
     work = 0
-    if geo.overlapping or not _CELLS:
+    if kernel == "gather" and op != _pooling.OP_MEAN:
         work = math.prod(geo.out_shape) * (np.dtype(np.intp).itemsize if op != _pooling.OP_LP
                                            else dtype.itemsize)
     _check_memory(function, geo, dtype, geo.shape, [g] + ([x] if x is not None else []), work)
@@ -186,19 +201,21 @@ def _backward(function, g, x, geo, dtype, threads, op, power=1.0, include_pad=Tr
     dx4 = dx.reshape(geo.planes_in())
     windows = geo.windows()
     threads = geo.threads(threads)
-    if not geo.overlapping and _CELLS:
+    if kernel == "cells":
         _pooling.backward_cells(g4, x4, dx4, *windows, op, power, include_pad, _PAIRS, threads)
-        return dx
-    where = np.empty((0, 0, 0, 0), np.intp)
-    norms = np.empty((0, 0, 0, 0), dtype)
-    if op in (_pooling.OP_MAX, _pooling.OP_LP_INF):
-        where = np.empty(geo.planes_out(), np.intp)
-        _pooling.argmax(x4, where, *windows, op == _pooling.OP_LP_INF, threads)
-    elif op == _pooling.OP_LP:
-        norms = np.empty(geo.planes_out(), dtype)
-        _pooling.forward(x4, norms, *windows, op, power, True, False, threads)
-    _pooling.backward_gather(g4, x4, where, norms, dx4, *windows, op, power, include_pad,
-                             threads)
+    elif kernel == "scatter":
+        _pooling.backward_scatter(g4, x4, dx4, *windows, op, power, include_pad, threads)
+    else:
+        where = np.empty((0, 0, 0, 0), np.intp)
+        norms = np.empty((0, 0, 0, 0), dtype)
+        if op in (_pooling.OP_MAX, _pooling.OP_LP_INF):
+            where = np.empty(geo.planes_out(), np.intp)
+            _pooling.argmax(x4, where, *windows, op == _pooling.OP_LP_INF, threads)
+        elif op == _pooling.OP_LP:
+            norms = np.empty(geo.planes_out(), dtype)
+            _pooling.forward(x4, norms, *windows, op, power, True, False, threads)
+        _pooling.backward_gather(g4, x4, where, norms, dx4, *windows, op, power, include_pad,
+                                 threads)
     return dx
 
 

@@ -408,12 +408,12 @@ def test_adjoint_identities(case, dtype, rng):
 
 @pytest.fixture
 def generic_paths(monkeypatch):
-    """Run with the vector loops off, or also with the gathering gradient for every window."""
-    def use(pairs, cells):
+    """Run with the vector loops on or off, and with a chosen gradient kernel (None: the
+    library's choice; "scatter" or "gather": that one, whatever the windows)."""
+    def use(pairs, gradient):
         monkeypatch.setattr(_pooling, "_PAIRS", pairs)
-        monkeypatch.setattr(_pooling, "_CELLS", cells)
-    yield use
-    use(True, True)
+        monkeypatch.setattr(_pooling, "_GRADIENT", gradient)
+    return use
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_ID)
@@ -438,8 +438,9 @@ def test_paths_give_the_same_bits(shape, dtype, generic_paths, rng):
     G = rng.standard_normal(output_shape(shape, size)).astype(dtype)
     G[..., 0] = -0.0
     results = []
-    for pairs, cells in [(True, True), (False, True), (False, False), (True, False)]:
-        generic_paths(pairs, cells)
+    for pairs, gradient in [(True, None), (False, None), (False, "scatter"), (False, "gather"),
+                            (True, "scatter")]:
+        generic_paths(pairs, gradient)
         out = []
         for kw in kwargs:
             out += [(same_bits, convlab.max_pool(x, size, **kw)),
@@ -454,23 +455,28 @@ def test_paths_give_the_same_bits(shape, dtype, generic_paths, rng):
             assert same(a, b), (which, i)
 
 
+@pytest.mark.parametrize("planes", [(1, 2), (4, 5)], ids=["few-planes", "many-planes"])
 @pytest.mark.parametrize("case", CASES, ids=CASE_ID)
-def test_gather_and_cells_agree(case, generic_paths, rng):
-    """Windows that do not overlap: the one-pass gradient and the gathering one agree bit
-    for bit (each sample has one share at most)."""
+def test_gradient_kernels_agree(case, planes, generic_paths, rng):
+    """The three gradient kernels (one pass over the cells of windows that do not overlap,
+    plane by plane, row by row) give the same bits: each sample is 0 + its shares in
+    row-major window order (signed zeros included)."""
     size, kw = kw_of(*case)
-    x = data(rng, case[0], np.float64)
+    x = data(rng, case[0], np.float64, *planes)
     x[rng.random(x.shape) < 0.2] = 0
+    x[rng.random(x.shape) < 0.2] = -0.0
     G = grad_for(rng, x, size, np.float64, **kw)
+    G[rng.random(G.shape) < 0.2] = -0.0
     runs = []
-    for cells in (True, False):
-        generic_paths(False, cells)
+    for gradient in (None, "scatter", "gather"):
+        generic_paths(False, gradient)
         runs.append([convlab.max_pool_grad(G, x, size, **kw),
                      convlab.avg_pool_grad(G, x.shape, size, **kw),
                      convlab.avg_pool_grad(G, x.shape, size, count_include_pad=False, **kw)]
                     + [convlab.lp_pool_grad(G, x, size, p, **kw) for p in ORDERS])
-    for a, b in zip(*runs):
-        assert same_bits(a, b)
+    for other in runs[1:]:
+        for i, (a, b) in enumerate(zip(runs[0], other)):
+            assert same_bits(a, b), i
 
 
 # ----------------------------------------------------------------------------- hypothesis

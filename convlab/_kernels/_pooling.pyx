@@ -24,14 +24,18 @@ order):
     Lp       g * sign(x) * (|x| / y)^(p - 1), 0 in a window whose norm y is 0
     Linf     g * sign(x) to the first maximum of |x|
 
-Two ways to compute them, both writing every sample of dx exactly once (no clearing pass):
+Three ways to compute them, which give the same bits (each sample of dx is 0 + its shares
+in row-major window order):
 
 - windows that do not overlap (stride >= size along every axis): a task per output row
   recomputes each window's maximum or norm from x and writes the samples of its cell (its
-  window and the gap up to the next window);
-- overlapping windows: the caller first stores each window's maximum's position (or its
-  norm, which is the forward result), then a task per input row gathers, for each sample,
-  the shares of the windows holding it.
+  window and the gap up to the next window): every sample of dx written once, no clearing
+  pass, no stored positions;
+- overlapping windows, many planes: a task per plane clears its dx and adds the windows'
+  shares to it, window after window (each window's maximum or norm recomputed from x);
+- overlapping windows, few planes (too few tasks for the threads): the caller first
+  stores each window's maximum's position (or its norm, which is the forward result), then
+  a task per input row gathers, for each sample, the shares of the windows holding it.
 
 2 x 2 windows with stride 2 and no padding go through the vector loops of
 ``_pooling_rows.h``, which compute the same values in the same order as the generic loops.
@@ -245,6 +249,7 @@ cdef inline Py_ssize_t window_argmax(const real_t* x, const Geom* g, Py_ssize_t 
     cdef Box b = window_box(g, o0, o1, o2)
     cdef Py_ssize_t i0, i1, i2, row, best
     cdef real_t v, top
+    cdef bint r
     best = (b.lo[0] * g.n[1] + b.lo[1]) * g.n[2] + b.lo[2]
     top = magnitude(x[best]) if absolute else x[best]
     for i0 in range(b.lo[0], b.hi[0]):
@@ -252,9 +257,10 @@ cdef inline Py_ssize_t window_argmax(const real_t* x, const Geom* g, Py_ssize_t 
             row = (i0 * g.n[1] + i1) * g.n[2]
             for i2 in range(b.lo[2], b.hi[2]):
                 v = magnitude(x[row + i2]) if absolute else x[row + i2]
-                if replaces(v, top):
-                    top = v
-                    best = row + i2
+                # selects rather than a branch (which random data mispredicts)
+                r = replaces(v, top)
+                top = v if r else top
+                best = row + i2 if r else best
     return best
 
 
@@ -414,6 +420,10 @@ def argmax(const real_t[:, :, :, ::1] x, Py_ssize_t[:, :, :, ::1] where, tuple k
 
 
 # ----------------------------------------------------------------------------- gradients
+#
+# Every sample of dx is 0 + the sum of the shares of the windows that hold it, added in
+# row-major window order, whichever of the three kernels computes it (so they agree bit for
+# bit; the explicit 0 makes a lone share of -0.0 give +0.0, as a sum that starts at zero).
 
 def backward_cells(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x,
                    real_t[:, :, :, ::1] dx, tuple k, tuple s, tuple p, int op, double power,
@@ -497,32 +507,101 @@ def backward_cells(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x
                             row = (i0 * g.n[1] + i1) * g.n[2]
                             for i2 in range(c2.lo, c2.hi):
                                 if i2 < end:
-                                    dxp[row + i2] = share(&g, xp, row + i2, chosen, grow[o2],
-                                                          norm, o0, o1, o2)
+                                    dxp[row + i2] = 0 + share(&g, xp, row + i2, chosen,
+                                                              grow[o2], norm, o0, o1, o2)
                                 else:
                                     dxp[row + i2] = 0
+
+
+def backward_scatter(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x,
+                     real_t[:, :, :, ::1] dx, tuple k, tuple s, tuple p, int op, double power,
+                     bint include_pad, int num_threads):
+    """dx for any windows, overlapping ones included: a task per plane clears its dx, then
+    adds each window's shares, window after window in row-major order (recomputing each
+    window's maximum or norm from x). `x` is not read for a mean (any array will do)."""
+    cdef Geom g = make_geom(spatial(dx.shape), spatial(grad.shape), k, s, p, op, power,
+                            include_pad, False)
+    cdef Py_ssize_t planes = dx.shape[0], plane, o0, o1, o2, i0, i1, i2, row, at
+    cdef Box b
+    cdef const real_t* xp
+    cdef const real_t* gp
+    cdef real_t* dxp
+    cdef real_t gv, norm, part
+    check_planes(planes, grad.shape[0], "grad")
+    if op != MEAN:
+        check_planes(planes, x.shape[0], "x")
+        check_extent(spatial(x.shape), spatial(dx.shape), "x")
+    if planes == 0:
+        return
+    with nogil:
+        for plane in prange(planes, num_threads=num_threads, schedule='dynamic', chunksize=1):
+            xp = &x[plane, 0, 0, 0] if op != MEAN else NULL
+            gp = &grad[plane, 0, 0, 0]
+            dxp = &dx[plane, 0, 0, 0]
+            memset(dxp, 0, <size_t>(g.n[0] * g.n[1] * g.n[2]) * sizeof(real_t))
+            for o0 in range(g.out[0]):
+                for o1 in range(g.out[1]):
+                    for o2 in range(g.out[2]):
+                        gv = gp[(o0 * g.out[1] + o1) * g.out[2] + o2]
+                        if op == MAX or op == LP_INF:
+                            at = window_argmax(xp, &g, o0, o1, o2, op == LP_INF)
+                            dxp[at] = dxp[at] + share(&g, xp, at, at, gv, 0, o0, o1, o2)
+                            continue
+                        norm = window_lp(xp, &g, o0, o1, o2) if op == LP else 0
+                        part = share(&g, xp, 0, 0, gv, 0, o0, o1, o2) if op == MEAN else 0
+                        b = window_box(&g, o0, o1, o2)
+                        for i0 in range(b.lo[0], b.hi[0]):
+                            for i1 in range(b.lo[1], b.hi[1]):
+                                row = (i0 * g.n[1] + i1) * g.n[2]
+                                for i2 in range(b.lo[2], b.hi[2]):
+                                    if op == LP:
+                                        part = lp_share(&g, gv, xp[row + i2], norm)
+                                    dxp[row + i2] = dxp[row + i2] + part
+
+
+def argmax(const real_t[:, :, :, ::1] x, Py_ssize_t[:, :, :, ::1] where, tuple k, tuple s,
+           tuple p, bint absolute, int num_threads):
+    """where[plane, o] = the position in the plane of window o's first maximum of x (or of
+    |x| with `absolute`), for backward_gather."""
+    cdef Geom g = make_geom(spatial(x.shape), spatial(where.shape), k, s, p,
+                            LP_INF if absolute else MAX, 1.0, True, False)
+    cdef Py_ssize_t planes = x.shape[0], rows, chunk, task, plane, o0, o1, o2
+    cdef const real_t* xp
+    check_planes(planes, where.shape[0], "where")
+    rows = planes * g.out[0] * g.out[1]
+    chunk = chunk_rows(g.k[0] * g.k[1] * g.n[2])
+    if rows == 0:
+        return
+    with nogil:
+        for task in prange(rows, num_threads=num_threads, schedule='dynamic', chunksize=chunk):
+            plane = task // (g.out[0] * g.out[1])
+            o0 = (task // g.out[1]) % g.out[0]
+            o1 = task % g.out[1]
+            xp = &x[plane, 0, 0, 0]
+            for o2 in range(g.out[2]):
+                where[plane, o0, o1, o2] = window_argmax(xp, &g, o0, o1, o2, absolute)
 
 
 def backward_gather(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x,
                     const Py_ssize_t[:, :, :, ::1] where, const real_t[:, :, :, ::1] norms,
                     real_t[:, :, :, ::1] dx, tuple k, tuple s, tuple p, int op, double power,
                     bint include_pad, int num_threads):
-    """dx for any windows, overlapping ones included: a task per input row; each sample
-    sums the shares of the windows holding it, in row-major window order. `where` (max,
-    Linf) holds each window's maximum's position, `norms` (Lp) each window's norm; the
-    arrays an operation does not use (x for a mean) are not read."""
+    """dx for any windows, split by input rows (for few planes, which backward_scatter
+    cannot spread over the threads): a task per input row; each sample sums the shares of
+    the windows holding it, in row-major window order. `where` (max, Linf) holds each
+    window's maximum's position (from `argmax`), `norms` (Lp) each window's norm (the
+    forward result); the arrays an operation does not use (x for a mean) are not read."""
     cdef Geom g = make_geom(spatial(dx.shape), spatial(grad.shape), k, s, p, op, power,
                             include_pad, False)
     cdef Py_ssize_t planes = dx.shape[0], rows, chunk, task, plane, i0, i1, i2, at
-    cdef Py_ssize_t o0, o1, o2, here
-    cdef Span h0, h1, h2
+    cdef Py_ssize_t o0, o1, o2, here, lo2, hi2
+    cdef Span h0, h1
     cdef const real_t* xp
     cdef const real_t* gp
     cdef const Py_ssize_t* wp
     cdef const real_t* norm_p
     cdef real_t* dxrow
-    cdef real_t total, part
-    cdef bint started
+    cdef real_t total
     check_planes(planes, grad.shape[0], "grad")
     if op != MEAN:
         check_planes(planes, x.shape[0], "x")
@@ -549,21 +628,23 @@ def backward_gather(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] 
             dxrow = &dx[plane, i0, i1, 0]
             h0 = holders(&g, 0, i0)
             h1 = holders(&g, 1, i1)
+            # the windows [lo2, hi2) along the last axis that hold sample i2, moved along
+            # with i2 (no division per sample)
+            lo2 = 0
+            hi2 = 0
             for i2 in range(g.n[2]):
-                h2 = holders(&g, 2, i2)
+                while hi2 < g.out[2] and hi2 * g.s[2] - g.p[2] <= i2:
+                    hi2 = hi2 + 1
+                while lo2 < hi2 and lo2 * g.s[2] - g.p[2] + g.k[2] <= i2:
+                    lo2 = lo2 + 1
                 at = (i0 * g.n[1] + i1) * g.n[2] + i2
                 total = 0
-                started = False
                 for o0 in range(h0.lo, h0.hi):
                     for o1 in range(h1.lo, h1.hi):
-                        for o2 in range(h2.lo, h2.hi):
+                        for o2 in range(lo2, hi2):
                             here = (o0 * g.out[1] + o1) * g.out[2] + o2
                             if (op == MAX or op == LP_INF) and wp[here] != at:
                                 continue    # this window routes its gradient elsewhere
-                            part = share(&g, xp, at, at, gp[here],
-                                         norm_p[here] if op == LP else 0, o0, o1, o2)
-                            # the first share starts the sum (a lone share keeps its bits,
-                            # as in backward_cells)
-                            total = total + part if started else part
-                            started = True
+                            total = total + share(&g, xp, at, at, gp[here],
+                                                  norm_p[here] if op == LP else 0, o0, o1, o2)
                 dxrow[i2] = total

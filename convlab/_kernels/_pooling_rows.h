@@ -4,9 +4,9 @@
  *   mean   out[j] = (((a[2j] + a[2j+1]) + b[2j]) + b[2j+1]) / 4
  *
  * and their gradients, which write every sample of the two rows' first 2m columns (the
- * winner gets g[j], the other three 0; the mean gives g[j] / 4 to all four). They compute
- * exactly what the generic window loops of _pooling.pyx compute, in the same order, so both
- * paths give the same bits.
+ * winner gets 0 + g[j], the other three 0; the mean gives 0 + g[j] / 4 to all four: a sum
+ * of one share, started at zero). They compute exactly what the generic window loops of
+ * _pooling.pyx compute, in the same order, so both paths give the same bits.
  *
  * Each routine runs blocks of a fixed number of outputs (one 64-byte vector of results),
  * plain loops without branches that the compiler vectorises; a row whose length is not a
@@ -86,7 +86,7 @@ CONVLAB_POOL_INLINE void convlab_max_grad_block_##T(const REAL* CONVLAB_POOL_RES
         best = CONVLAB_POOL_REPLACES(v, best) ? v : best;                                   \
         v = b[2 * j + 1];                                                                   \
         win = CONVLAB_POOL_REPLACES(v, best) ? (REAL)3 : win;                               \
-        REAL share = g[j];                                                                  \
+        REAL share = (REAL)0 + g[j];                                                        \
         da[2 * j] = win == 0 ? share : (REAL)0;                                             \
         da[2 * j + 1] = win == 1 ? share : (REAL)0;                                         \
         db[2 * j] = win == 2 ? share : (REAL)0;                                             \
@@ -99,7 +99,7 @@ CONVLAB_POOL_INLINE void convlab_mean_grad_block_##T(const REAL* CONVLAB_POOL_RE
                                                      Py_ssize_t j0, Py_ssize_t count) {     \
     g += j0; da += 2 * j0; db += 2 * j0;                                                    \
     for (Py_ssize_t j = 0; j < count; j++) {                                                \
-        REAL share = g[j] / (REAL)4;                                                        \
+        REAL share = (REAL)0 + g[j] / (REAL)4;                                              \
         da[2 * j] = share;                                                                  \
         da[2 * j + 1] = share;                                                              \
         db[2 * j] = share;                                                                  \
