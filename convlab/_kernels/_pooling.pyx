@@ -29,8 +29,8 @@ in row-major window order):
 
 - windows that do not overlap (stride >= size along every axis): a task per output row
   recomputes each window's maximum or norm from x and writes the samples of its cell (its
-  window and the gap up to the next window): every sample of dx written once, no clearing
-  pass, no stored positions;
+  window and the gap up to the next window), no stored positions (the 2 x 2 loops, the
+  mean and Lp write every sample of dx once; the generic max clears its rows first);
 - overlapping windows, many planes: a task per plane clears its dx and adds the windows'
   shares to it, window after window (each window's maximum or norm recomputed from x);
 - overlapping windows, few planes (too few tasks for the threads): the caller first
@@ -43,7 +43,8 @@ Every output and every sample of dx is computed by one task in a fixed order, so
 results do not depend on the number of threads.
 """
 
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
 from libc.math cimport pow, powf, sqrt, sqrtf, fabs, fabsf, INFINITY
 from libc.string cimport memset
 
@@ -61,6 +62,22 @@ cdef extern from "_pooling_rows.h" nogil:
                                        double* da, double* db, Py_ssize_t m)
     void convlab_mean_pairs_grad_float(const float* g, float* da, float* db, Py_ssize_t m)
     void convlab_mean_pairs_grad_double(const double* g, double* da, double* db, Py_ssize_t m)
+    void convlab_window_max_float(const float* plane, Py_ssize_t n1, Py_ssize_t n2,
+                                  Py_ssize_t lo0, Py_ssize_t hi0, Py_ssize_t lo1,
+                                  Py_ssize_t hi1, Py_ssize_t first, Py_ssize_t k,
+                                  Py_ssize_t stride, Py_ssize_t m, float* top, float* win)
+    void convlab_window_max_double(const double* plane, Py_ssize_t n1, Py_ssize_t n2,
+                                   Py_ssize_t lo0, Py_ssize_t hi0, Py_ssize_t lo1,
+                                   Py_ssize_t hi1, Py_ssize_t first, Py_ssize_t k,
+                                   Py_ssize_t stride, Py_ssize_t m, double* top, double* win)
+    void convlab_window_sum_float(const float* plane, Py_ssize_t n1, Py_ssize_t n2,
+                                  Py_ssize_t lo0, Py_ssize_t hi0, Py_ssize_t lo1,
+                                  Py_ssize_t hi1, Py_ssize_t first, Py_ssize_t k,
+                                  Py_ssize_t stride, Py_ssize_t m, float* total)
+    void convlab_window_sum_double(const double* plane, Py_ssize_t n1, Py_ssize_t n2,
+                                   Py_ssize_t lo0, Py_ssize_t hi0, Py_ssize_t lo1,
+                                   Py_ssize_t hi1, Py_ssize_t first, Py_ssize_t k,
+                                   Py_ssize_t stride, Py_ssize_t m, double* total)
 
 
 cdef enum:
@@ -354,6 +371,90 @@ cdef inline real_t share(const Geom* g, const real_t* xp, Py_ssize_t at, Py_ssiz
     return lp_share(g, grad, xp[at], norm)
 
 
+# ----------------------------------------------------------------------------- output rows
+
+cdef inline Span interior(const Geom* g) noexcept nogil:
+    # the outputs along the last axis whose windows lie inside the input (o s - p >= 0 and
+    # o s - p + k <= n): the same columns of the same rows for each, which the vector loops
+    # of _pooling_rows.h run side by side
+    cdef Span r
+    r.lo = min(ceil_div(g.p[2], g.s[2]), g.out[2])
+    r.hi = min(floor_div(g.n[2] - g.k[2] + g.p[2], g.s[2]) + 1, g.out[2])
+    if r.hi < r.lo:
+        r.hi = r.lo
+    return r
+
+
+cdef void row_values(const real_t* xp, const Geom* g, Span inner, Py_ssize_t o0,
+                     Py_ssize_t o1, real_t* yrow) noexcept nogil:
+    # yrow[o2] = window_value(o0, o1, o2) for the whole output row; max and mean windows
+    # inside the input along the last axis in vectors
+    cdef Py_ssize_t o2, first, m = inner.hi - inner.lo
+    cdef Span w0, w1
+    if m == 0 or not (g.op == MAX or g.op == MEAN):
+        for o2 in range(g.out[2]):
+            yrow[o2] = window_value(xp, g, o0, o1, o2)
+        return
+    for o2 in range(inner.lo):
+        yrow[o2] = window_value(xp, g, o0, o1, o2)
+    w0 = window(g, 0, o0)
+    w1 = window(g, 1, o1)
+    first = inner.lo * g.s[2] - g.p[2]
+    if g.op == MAX:
+        if real_t is float:
+            convlab_window_max_float(xp, g.n[1], g.n[2], w0.lo, w0.hi, w1.lo, w1.hi, first,
+                                     g.k[2], g.s[2], m, yrow + inner.lo, NULL)
+        else:
+            convlab_window_max_double(xp, g.n[1], g.n[2], w0.lo, w0.hi, w1.lo, w1.hi, first,
+                                      g.k[2], g.s[2], m, yrow + inner.lo, NULL)
+    else:
+        if real_t is float:
+            convlab_window_sum_float(xp, g.n[1], g.n[2], w0.lo, w0.hi, w1.lo, w1.hi, first,
+                                     g.k[2], g.s[2], m, yrow + inner.lo)
+        else:
+            convlab_window_sum_double(xp, g.n[1], g.n[2], w0.lo, w0.hi, w1.lo, w1.hi, first,
+                                      g.k[2], g.s[2], m, yrow + inner.lo)
+        for o2 in range(inner.lo, inner.hi):
+            yrow[o2] = yrow[o2] / <real_t>divisor(g, o0, o1, o2)
+    for o2 in range(inner.hi, g.out[2]):
+        yrow[o2] = window_value(xp, g, o0, o1, o2)
+
+
+cdef void row_argmax(const real_t* xp, const Geom* g, Span inner, Py_ssize_t o0,
+                     Py_ssize_t o1, bint absolute, Py_ssize_t* pos, real_t* top,
+                     real_t* win) noexcept nogil:
+    # pos[o2] = window_argmax(o0, o1, o2) for the whole output row; the maxima of x (not
+    # |x|) inside the input along the last axis in vectors, which find each winner's place
+    # q in its window's row-major order (top, win: scratch of out[2] samples)
+    cdef Py_ssize_t o2, j, q, r, first, m = inner.hi - inner.lo, rows1
+    cdef Span w0, w1
+    w0 = window(g, 0, o0)
+    w1 = window(g, 1, o1)
+    rows1 = w1.hi - w1.lo
+    # q is held in a real_t: exact below 2^24 in float
+    if (m == 0 or absolute or (real_t is float and
+                               (w0.hi - w0.lo) * rows1 * g.k[2] > (1 << 24))):
+        for o2 in range(g.out[2]):
+            pos[o2] = window_argmax(xp, g, o0, o1, o2, absolute)
+        return
+    for o2 in range(inner.lo):
+        pos[o2] = window_argmax(xp, g, o0, o1, o2, absolute)
+    first = inner.lo * g.s[2] - g.p[2]
+    if real_t is float:
+        convlab_window_max_float(xp, g.n[1], g.n[2], w0.lo, w0.hi, w1.lo, w1.hi, first,
+                                 g.k[2], g.s[2], m, top, win)
+    else:
+        convlab_window_max_double(xp, g.n[1], g.n[2], w0.lo, w0.hi, w1.lo, w1.hi, first,
+                                  g.k[2], g.s[2], m, top, win)
+    for j in range(m):
+        q = <Py_ssize_t>win[j]
+        r = q // g.k[2]
+        pos[inner.lo + j] = (((w0.lo + r // rows1) * g.n[1] + w1.lo + r % rows1) * g.n[2]
+                             + first + j * g.s[2] + q % g.k[2])
+    for o2 in range(inner.hi, g.out[2]):
+        pos[o2] = window_argmax(xp, g, o0, o1, o2, absolute)
+
+
 # ----------------------------------------------------------------------------- forward
 
 def forward(const real_t[:, :, :, ::1] x, real_t[:, :, :, ::1] y, tuple k, tuple s, tuple p,
@@ -362,7 +463,8 @@ def forward(const real_t[:, :, :, ::1] x, real_t[:, :, :, ::1] y, tuple k, tuple
     three spatial axes. A task is one output row."""
     cdef Geom g = make_geom(spatial(x.shape), spatial(y.shape), k, s, p, op, power,
                             include_pad, allow_pairs)
-    cdef Py_ssize_t planes = x.shape[0], rows, chunk, task, plane, o0, o1, o2
+    cdef Py_ssize_t planes = x.shape[0], rows, chunk, task, plane, o0, o1
+    cdef Span inner = interior(&g)
     cdef const real_t* xp
     cdef const real_t* a
     cdef real_t* yrow
@@ -392,31 +494,7 @@ def forward(const real_t[:, :, :, ::1] x, real_t[:, :, :, ::1] y, tuple k, tuple
                     else:
                         convlab_mean_pairs_double(a, a + g.n[2], yrow, g.out[2])
             else:
-                for o2 in range(g.out[2]):
-                    yrow[o2] = window_value(xp, &g, o0, o1, o2)
-
-
-def argmax(const real_t[:, :, :, ::1] x, Py_ssize_t[:, :, :, ::1] where, tuple k, tuple s,
-           tuple p, bint absolute, int num_threads):
-    """where[plane, o] = the position in the plane of window o's first maximum of x (or of
-    |x| with `absolute`): what the gradient of overlapping windows routes to."""
-    cdef Geom g = make_geom(spatial(x.shape), spatial(where.shape), k, s, p,
-                            LP_INF if absolute else MAX, 1.0, True, False)
-    cdef Py_ssize_t planes = x.shape[0], rows, chunk, task, plane, o0, o1, o2
-    cdef const real_t* xp
-    check_planes(planes, where.shape[0], "where")
-    rows = planes * g.out[0] * g.out[1]
-    chunk = chunk_rows(g.k[0] * g.k[1] * g.n[2])
-    if rows == 0:
-        return
-    with nogil:
-        for task in prange(rows, num_threads=num_threads, schedule='dynamic', chunksize=chunk):
-            plane = task // (g.out[0] * g.out[1])
-            o0 = (task // g.out[1]) % g.out[0]
-            o1 = task % g.out[1]
-            xp = &x[plane, 0, 0, 0]
-            for o2 in range(g.out[2]):
-                where[plane, o0, o1, o2] = window_argmax(xp, &g, o0, o1, o2, absolute)
+                row_values(xp, &g, inner, o0, o1, yrow)
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -430,7 +508,8 @@ def backward_cells(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x
                    bint include_pad, bint allow_pairs, int num_threads):
     """dx for windows that do not overlap (stride >= size along every axis): a task per
     output row writes the cells of its windows, recomputing each window's maximum or norm
-    from x. `x` is not read for a mean (any array will do)."""
+    from x (once per sample, except that the generic max and Linf clear the window rows
+    before they write the winners). `x` is not read for a mean (any array will do)."""
     cdef Geom g = make_geom(spatial(dx.shape), spatial(grad.shape), k, s, p, op, power,
                             include_pad, allow_pairs)
     cdef Py_ssize_t planes = dx.shape[0], rows, chunk, task, plane, o0, o1, o2, a
@@ -442,6 +521,10 @@ def backward_cells(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x
     cdef real_t* dxp
     cdef real_t* da
     cdef real_t norm
+    cdef Span inner = interior(&g)
+    cdef bint routed = op == MAX or op == LP_INF, rows_found
+    cdef Py_ssize_t* pos
+    cdef real_t* scratch
     for a in range(3):
         if g.s[a] < g.k[a]:
             raise ValueError("pooling kernels: backward_cells needs windows that do not overlap")
@@ -453,8 +536,13 @@ def backward_cells(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x
     chunk = chunk_rows(g.k[0] * g.k[1] * g.n[2])
     if rows == 0:
         return
-    with nogil:
-        for task in prange(rows, num_threads=num_threads, schedule='dynamic', chunksize=chunk):
+    with nogil, parallel(num_threads=num_threads):
+        # per thread: the winners of one output row and the vector loops' scratch (without
+        # them, if they cannot be had, each winner is found on its own: the same ones)
+        pos = <Py_ssize_t*>malloc(<size_t>g.out[2] * sizeof(Py_ssize_t))
+        scratch = <real_t*>malloc(<size_t>(2 * g.out[2]) * sizeof(real_t))
+        rows_found = routed and not g.pairs and pos != NULL and scratch != NULL
+        for task in prange(rows, schedule='dynamic', chunksize=chunk):
             plane = task // (g.out[0] * g.out[1])
             o0 = (task // g.out[1]) % g.out[0]
             o1 = task % g.out[1]
@@ -492,14 +580,24 @@ def backward_cells(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x
                 if done < g.n[2]:   # an odd row length: its last column is in no window
                     da[done] = 0
                     da[g.n[2] + done] = 0
+            elif routed:
+                # the window rows (whole: the cells of the row's windows cover them) are
+                # cleared, then each window's winner gets its share
+                for i0 in range(w0.lo, w0.hi):
+                    for i1 in range(w1.lo, w1.hi):
+                        memset(dxp + (i0 * g.n[1] + i1) * g.n[2], 0,
+                               <size_t>g.n[2] * sizeof(real_t))
+                if rows_found:
+                    row_argmax(xp, &g, inner, o0, o1, op == LP_INF, pos, scratch,
+                               scratch + g.out[2])
+                for o2 in range(g.out[2]):
+                    chosen = (pos[o2] if rows_found
+                              else window_argmax(xp, &g, o0, o1, o2, op == LP_INF))
+                    dxp[chosen] = 0 + share(&g, xp, chosen, chosen, grow[o2], 0, o0, o1, o2)
             else:
                 for o2 in range(g.out[2]):
                     chosen = -1
-                    norm = 0
-                    if op == MAX or op == LP_INF:
-                        chosen = window_argmax(xp, &g, o0, o1, o2, op == LP_INF)
-                    elif op == LP:
-                        norm = window_lp(xp, &g, o0, o1, o2)
+                    norm = window_lp(xp, &g, o0, o1, o2) if op == LP else 0
                     c2 = cell(&g, 2, o2)
                     end = o2 * g.s[2] - g.p[2] + g.k[2]     # the window ends before `end`
                     for i0 in range(w0.lo, w0.hi):
@@ -511,6 +609,8 @@ def backward_cells(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x
                                                               grow[o2], norm, o0, o1, o2)
                                 else:
                                     dxp[row + i2] = 0
+        free(pos)
+        free(scratch)
 
 
 def backward_scatter(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x,
@@ -522,29 +622,42 @@ def backward_scatter(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1]
     cdef Geom g = make_geom(spatial(dx.shape), spatial(grad.shape), k, s, p, op, power,
                             include_pad, False)
     cdef Py_ssize_t planes = dx.shape[0], plane, o0, o1, o2, i0, i1, i2, row, at
+    cdef Span inner = interior(&g)
+    cdef bint routed = op == MAX or op == LP_INF, rows_found
     cdef Box b
     cdef const real_t* xp
     cdef const real_t* gp
     cdef real_t* dxp
     cdef real_t gv, norm, part
+    cdef Py_ssize_t* pos
+    cdef real_t* scratch
     check_planes(planes, grad.shape[0], "grad")
     if op != MEAN:
         check_planes(planes, x.shape[0], "x")
         check_extent(spatial(x.shape), spatial(dx.shape), "x")
     if planes == 0:
         return
-    with nogil:
-        for plane in prange(planes, num_threads=num_threads, schedule='dynamic', chunksize=1):
+    with nogil, parallel(num_threads=num_threads):
+        # per thread: the winners of one output row and the vector loops' scratch (without
+        # them, if they cannot be had, each winner is found on its own: the same ones)
+        pos = <Py_ssize_t*>malloc(<size_t>g.out[2] * sizeof(Py_ssize_t))
+        scratch = <real_t*>malloc(<size_t>(2 * g.out[2]) * sizeof(real_t))
+        rows_found = routed and pos != NULL and scratch != NULL
+        for plane in prange(planes, schedule='dynamic', chunksize=1):
             xp = &x[plane, 0, 0, 0] if op != MEAN else NULL
             gp = &grad[plane, 0, 0, 0]
             dxp = &dx[plane, 0, 0, 0]
             memset(dxp, 0, <size_t>(g.n[0] * g.n[1] * g.n[2]) * sizeof(real_t))
             for o0 in range(g.out[0]):
                 for o1 in range(g.out[1]):
+                    if rows_found:
+                        row_argmax(xp, &g, inner, o0, o1, op == LP_INF, pos, scratch,
+                                   scratch + g.out[2])
                     for o2 in range(g.out[2]):
                         gv = gp[(o0 * g.out[1] + o1) * g.out[2] + o2]
-                        if op == MAX or op == LP_INF:
-                            at = window_argmax(xp, &g, o0, o1, o2, op == LP_INF)
+                        if routed:
+                            at = (pos[o2] if rows_found
+                                  else window_argmax(xp, &g, o0, o1, o2, op == LP_INF))
                             dxp[at] = dxp[at] + share(&g, xp, at, at, gv, 0, o0, o1, o2)
                             continue
                         norm = window_lp(xp, &g, o0, o1, o2) if op == LP else 0
@@ -557,6 +670,8 @@ def backward_scatter(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1]
                                     if op == LP:
                                         part = lp_share(&g, gv, xp[row + i2], norm)
                                     dxp[row + i2] = dxp[row + i2] + part
+        free(pos)
+        free(scratch)
 
 
 def argmax(const real_t[:, :, :, ::1] x, Py_ssize_t[:, :, :, ::1] where, tuple k, tuple s,
@@ -566,20 +681,28 @@ def argmax(const real_t[:, :, :, ::1] x, Py_ssize_t[:, :, :, ::1] where, tuple k
     cdef Geom g = make_geom(spatial(x.shape), spatial(where.shape), k, s, p,
                             LP_INF if absolute else MAX, 1.0, True, False)
     cdef Py_ssize_t planes = x.shape[0], rows, chunk, task, plane, o0, o1, o2
+    cdef Span inner = interior(&g)
     cdef const real_t* xp
+    cdef real_t* scratch
     check_planes(planes, where.shape[0], "where")
     rows = planes * g.out[0] * g.out[1]
     chunk = chunk_rows(g.k[0] * g.k[1] * g.n[2])
     if rows == 0:
         return
-    with nogil:
-        for task in prange(rows, num_threads=num_threads, schedule='dynamic', chunksize=chunk):
+    with nogil, parallel(num_threads=num_threads):
+        scratch = <real_t*>malloc(<size_t>(2 * g.out[2]) * sizeof(real_t))
+        for task in prange(rows, schedule='dynamic', chunksize=chunk):
             plane = task // (g.out[0] * g.out[1])
             o0 = (task // g.out[1]) % g.out[0]
             o1 = task % g.out[1]
             xp = &x[plane, 0, 0, 0]
-            for o2 in range(g.out[2]):
-                where[plane, o0, o1, o2] = window_argmax(xp, &g, o0, o1, o2, absolute)
+            if scratch != NULL:
+                row_argmax(xp, &g, inner, o0, o1, absolute, &where[plane, o0, o1, 0], scratch,
+                           scratch + g.out[2])
+            else:
+                for o2 in range(g.out[2]):
+                    where[plane, o0, o1, o2] = window_argmax(xp, &g, o0, o1, o2, absolute)
+        free(scratch)
 
 
 def backward_gather(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x,

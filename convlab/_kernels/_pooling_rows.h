@@ -120,6 +120,82 @@ static void convlab_mean_pairs_grad_##T(const REAL* g, REAL* da, REAL* db, Py_ss
     CONVLAB_POOL_BLOCKS(convlab_mean_grad_block_##T, WIDTH, m, g, da, db);                 \
 }
 
+/* The windows of one output row whose extent along the last axis lies inside the input:
+ * output j (0 <= j < m) covers columns first + j * stride + t, 0 <= t < k, of the input rows
+ * (i0, i1) in [lo0, hi0) x [lo1, hi1) of a plane (rows of n2 samples, n1 rows per slab).
+ * The samples of a window are visited in row-major window order, as by the generic loops
+ * of _pooling.pyx, but all outputs of the row at once: one pass over the outputs per
+ * sample of the window, which the compiler vectorises (stride 1 and 2 with plain loads).
+ *
+ *   window_max   top[j] = the window's first maximum (a NaN wins); with `win`, win[j] =
+ *                its place q in the window's row-major order (exact: q < 2^24 for float)
+ *   window_sum   sum[j] = -0.0 + the window's samples (the sum starts with the first one)
+ */
+#define CONVLAB_POOL_WINDOWS(T, REAL)                                                       \
+CONVLAB_POOL_INLINE void convlab_window_max_step_##T(const REAL* CONVLAB_POOL_RESTRICT src, \
+                                                     Py_ssize_t stride, Py_ssize_t m,       \
+                                                     REAL* CONVLAB_POOL_RESTRICT top,       \
+                                                     REAL* CONVLAB_POOL_RESTRICT win,       \
+                                                     REAL q) {                              \
+    if (win) {                                                                              \
+        for (Py_ssize_t j = 0; j < m; j++) {                                                \
+            REAL v = src[j * stride], best = top[j];                                        \
+            win[j] = CONVLAB_POOL_REPLACES(v, best) ? q : win[j];                           \
+            top[j] = CONVLAB_POOL_REPLACES(v, best) ? v : best;                             \
+        }                                                                                   \
+    } else {                                                                                \
+        for (Py_ssize_t j = 0; j < m; j++) {                                                \
+            REAL v = src[j * stride], best = top[j];                                        \
+            top[j] = CONVLAB_POOL_REPLACES(v, best) ? v : best;                             \
+        }                                                                                   \
+    }                                                                                       \
+}                                                                                           \
+static void convlab_window_max_##T(const REAL* plane, Py_ssize_t n1, Py_ssize_t n2,         \
+                                   Py_ssize_t lo0, Py_ssize_t hi0, Py_ssize_t lo1,          \
+                                   Py_ssize_t hi1, Py_ssize_t first, Py_ssize_t k,          \
+                                   Py_ssize_t stride, Py_ssize_t m, REAL* top, REAL* win) { \
+    const REAL* start = plane + (lo0 * n1 + lo1) * n2 + first;                              \
+    Py_ssize_t q = 0;                                                                       \
+    for (Py_ssize_t j = 0; j < m; j++) {                                                    \
+        top[j] = start[j * stride];                                                         \
+        if (win) win[j] = 0;                                                                \
+    }                                                                                       \
+    for (Py_ssize_t i0 = lo0; i0 < hi0; i0++)                                               \
+        for (Py_ssize_t i1 = lo1; i1 < hi1; i1++)                                           \
+            for (Py_ssize_t t = 0; t < k; t++, q++) {                                       \
+                const REAL* src = plane + (i0 * n1 + i1) * n2 + first + t;                  \
+                if (q == 0) continue;                                                       \
+                if (stride == 1)                                                            \
+                    convlab_window_max_step_##T(src, 1, m, top, win, (REAL)q);              \
+                else if (stride == 2)                                                       \
+                    convlab_window_max_step_##T(src, 2, m, top, win, (REAL)q);              \
+                else                                                                        \
+                    convlab_window_max_step_##T(src, stride, m, top, win, (REAL)q);         \
+            }                                                                               \
+}                                                                                           \
+static void convlab_window_sum_##T(const REAL* plane, Py_ssize_t n1, Py_ssize_t n2,         \
+                                   Py_ssize_t lo0, Py_ssize_t hi0, Py_ssize_t lo1,          \
+                                   Py_ssize_t hi1, Py_ssize_t first, Py_ssize_t k,          \
+                                   Py_ssize_t stride, Py_ssize_t m,                         \
+                                   REAL* CONVLAB_POOL_RESTRICT sum) {                       \
+    for (Py_ssize_t j = 0; j < m; j++)                                                      \
+        sum[j] = -(REAL)0;                                                                  \
+    for (Py_ssize_t i0 = lo0; i0 < hi0; i0++)                                               \
+        for (Py_ssize_t i1 = lo1; i1 < hi1; i1++)                                           \
+            for (Py_ssize_t t = 0; t < k; t++) {                                            \
+                const REAL* CONVLAB_POOL_RESTRICT src =                                     \
+                    plane + (i0 * n1 + i1) * n2 + first + t;                                \
+                if (stride == 1)                                                            \
+                    for (Py_ssize_t j = 0; j < m; j++) sum[j] += src[j];                    \
+                else if (stride == 2)                                                       \
+                    for (Py_ssize_t j = 0; j < m; j++) sum[j] += src[2 * j];                \
+                else                                                                        \
+                    for (Py_ssize_t j = 0; j < m; j++) sum[j] += src[j * stride];           \
+            }                                                                               \
+}
+
+CONVLAB_POOL_WINDOWS(float, float)
+CONVLAB_POOL_WINDOWS(double, double)
 CONVLAB_POOL_ROWS(float, float, 16)
 CONVLAB_POOL_ROWS(double, double, 8)
 
