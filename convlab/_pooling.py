@@ -40,9 +40,10 @@ __all__ = ["max_pool", "avg_pool", "lp_pool", "max_pool_grad", "avg_pool_grad", 
 _GATHER_BELOW_PLANES = 16
 
 # Private switches, for the tests that compare the kernels' paths bit for bit: the vector
-# loops for 2 x 2 windows with stride 2 (off: the generic window loops), and the gradient
+# loops (for 2 x 2 windows with stride 2, and for the windows of an output row that lie
+# inside the input; off: the generic window loops, one window at a time), and the gradient
 # kernel (None: chosen as above; "scatter" or "gather": that one, for any windows).
-_PAIRS = True
+_VECTORS = True
 _GRADIENT = None
 
 # A thread takes at least this many input samples: below, starting and joining threads
@@ -162,7 +163,7 @@ def _forward(function, x, size, stride, padding, workers, op, power=1.0, include
     if y.size == 0:
         return y
     _pooling.forward(_planes(x, dtype, geo.planes_in()), y.reshape(geo.planes_out()),
-                     *geo.windows(), op, power, include_pad, _PAIRS, geo.threads(threads))
+                     *geo.windows(), op, power, include_pad, _VECTORS, geo.threads(threads))
     return y
 
 
@@ -202,15 +203,16 @@ def _backward(function, g, x, geo, dtype, threads, op, power=1.0, include_pad=Tr
     windows = geo.windows()
     threads = geo.threads(threads)
     if kernel == "cells":
-        _pooling.backward_cells(g4, x4, dx4, *windows, op, power, include_pad, _PAIRS, threads)
+        _pooling.backward_cells(g4, x4, dx4, *windows, op, power, include_pad, _VECTORS, threads)
     elif kernel == "scatter":
-        _pooling.backward_scatter(g4, x4, dx4, *windows, op, power, include_pad, threads)
+        _pooling.backward_scatter(g4, x4, dx4, *windows, op, power, include_pad, _VECTORS,
+                                  threads)
     else:
         where = np.empty((0, 0, 0, 0), np.intp)
         norms = np.empty((0, 0, 0, 0), dtype)
         if op in (_pooling.OP_MAX, _pooling.OP_LP_INF):
             where = np.empty(geo.planes_out(), np.intp)
-            _pooling.argmax(x4, where, *windows, op == _pooling.OP_LP_INF, threads)
+            _pooling.argmax(x4, where, *windows, op == _pooling.OP_LP_INF, _VECTORS, threads)
         elif op == _pooling.OP_LP:
             norms = np.empty(geo.planes_out(), dtype)
             _pooling.forward(x4, norms, *windows, op, power, True, False, threads)

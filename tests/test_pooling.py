@@ -408,10 +408,11 @@ def test_adjoint_identities(case, dtype, rng):
 
 @pytest.fixture
 def generic_paths(monkeypatch):
-    """Run with the vector loops on or off, and with a chosen gradient kernel (None: the
-    library's choice; "scatter" or "gather": that one, whatever the windows)."""
-    def use(pairs, gradient):
-        monkeypatch.setattr(_pooling, "_PAIRS", pairs)
+    """Run with the vector loops (2 x 2 rows, and the windows of an output row inside the
+    input) on or off, and with a chosen gradient kernel (None: the library's choice;
+    "scatter" or "gather": that one, whatever the windows)."""
+    def use(vectors, gradient):
+        monkeypatch.setattr(_pooling, "_VECTORS", vectors)
         monkeypatch.setattr(_pooling, "_GRADIENT", gradient)
     return use
 
@@ -438,9 +439,9 @@ def test_paths_give_the_same_bits(shape, dtype, generic_paths, rng):
     G = rng.standard_normal(output_shape(shape, size)).astype(dtype)
     G[..., 0] = -0.0
     results = []
-    for pairs, gradient in [(True, None), (False, None), (False, "scatter"), (False, "gather"),
-                            (True, "scatter")]:
-        generic_paths(pairs, gradient)
+    for vectors, gradient in [(True, None), (False, None), (False, "scatter"), (False, "gather"),
+                              (True, "scatter")]:
+        generic_paths(vectors, gradient)
         out = []
         for kw in kwargs:
             out += [(same_bits, convlab.max_pool(x, size, **kw)),
@@ -455,28 +456,49 @@ def test_paths_give_the_same_bits(shape, dtype, generic_paths, rng):
             assert same(a, b), (which, i)
 
 
+def _with_specials(rng, x):
+    """Zeros of both signs, infinities and NaNs with distinct payloads among the samples."""
+    x = x.copy()
+    x[rng.random(x.shape) < 0.15] = 0
+    x[rng.random(x.shape) < 0.15] = -0.0
+    x[rng.random(x.shape) < 0.03] = np.inf
+    flat = x.reshape(-1)
+    nans = np.flatnonzero(rng.random(flat.size) < 0.03)
+    bits = flat.view(np.uint32 if x.dtype == np.float32 else np.uint64)
+    bits[nans] = np.array(np.nan, x.dtype).view(bits.dtype) | np.arange(1, nans.size + 1,
+                                                                        dtype=bits.dtype)
+    return x
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=DTYPE_ID)
 @pytest.mark.parametrize("planes", [(1, 2), (4, 5)], ids=["few-planes", "many-planes"])
 @pytest.mark.parametrize("case", CASES, ids=CASE_ID)
-def test_gradient_kernels_agree(case, planes, generic_paths, rng):
-    """The three gradient kernels (one pass over the cells of windows that do not overlap,
-    plane by plane, row by row) give the same bits: each sample is 0 + its shares in
-    row-major window order (signed zeros included)."""
+def test_kernels_agree(case, planes, dtype, generic_paths, rng):
+    """Vector loops on or off, and the three gradient kernels (one pass over the cells of
+    windows that do not overlap, plane by plane, row by row): the same bits. Each output
+    is its window's samples in row-major order, each sample of a gradient 0 + its shares in
+    row-major window order (signed zeros included; a maximum is a selection, so even its
+    NaN is the same one; sums keep their NaNs but not necessarily their payloads)."""
     size, kw = kw_of(*case)
-    x = data(rng, case[0], np.float64, *planes)
-    x[rng.random(x.shape) < 0.2] = 0
-    x[rng.random(x.shape) < 0.2] = -0.0
-    G = grad_for(rng, x, size, np.float64, **kw)
+    x = _with_specials(rng, data(rng, case[0], dtype, *planes))
+    G = grad_for(rng, x, size, dtype, **kw)
     G[rng.random(G.shape) < 0.2] = -0.0
     runs = []
-    for gradient in (None, "scatter", "gather"):
-        generic_paths(False, gradient)
-        runs.append([convlab.max_pool_grad(G, x, size, **kw),
-                     convlab.avg_pool_grad(G, x.shape, size, **kw),
-                     convlab.avg_pool_grad(G, x.shape, size, count_include_pad=False, **kw)]
-                    + [convlab.lp_pool_grad(G, x, size, p, **kw) for p in ORDERS])
-    for other in runs[1:]:
-        for i, (a, b) in enumerate(zip(runs[0], other)):
-            assert same_bits(a, b), i
+    for vectors, gradient in [(True, None), (False, None), (True, "scatter"), (False, "scatter"),
+                              (True, "gather"), (False, "gather")]:
+        generic_paths(vectors, gradient)
+        runs.append([(same_bits, convlab.max_pool(x, size, **kw)),
+                     (same_values, convlab.avg_pool(x, size, **kw)),
+                     (same_values, convlab.avg_pool(x, size, count_include_pad=False, **kw)),
+                     (same_bits, convlab.max_pool_grad(G, x, size, **kw)),
+                     (same_bits, convlab.avg_pool_grad(G, x.shape, size, **kw)),
+                     (same_bits, convlab.avg_pool_grad(G, x.shape, size, count_include_pad=False,
+                                                       **kw))]
+                    + [(same_values, convlab.lp_pool(x, size, p, **kw)) for p in ORDERS]
+                    + [(same_values, convlab.lp_pool_grad(G, x, size, p, **kw)) for p in ORDERS])
+    for which, other in enumerate(runs[1:]):
+        for i, ((same, a), (_, b)) in enumerate(zip(runs[0], other)):
+            assert same(a, b), (which, i)
 
 
 # ----------------------------------------------------------------------------- hypothesis

@@ -113,11 +113,12 @@ cdef struct Geom:
     double power            # p of Lp pooling (LP only)
     double window_size      # prod(k), the divisor of a mean with include_pad
     bint include_pad
-    bint pairs              # 2 x 2 windows, stride 2, no padding, along the last two axes
+    bint vectors            # the vector loops of _pooling_rows.h may be used
+    bint pairs              # ... and these are 2 x 2 windows, stride 2, no padding
 
 
 cdef Geom make_geom(tuple in_sizes, tuple out_sizes, tuple k, tuple s, tuple p, int op,
-                    double power, bint include_pad, bint allow_pairs) except *:
+                    double power, bint include_pad, bint allow_vectors) except *:
     # The loops trust this geometry: check it once, here, so that no window reaches outside
     # its plane whatever the caller passed.
     cdef Geom g
@@ -144,7 +145,8 @@ cdef Geom make_geom(tuple in_sizes, tuple out_sizes, tuple k, tuple s, tuple p, 
     g.op = op
     g.power = power
     g.include_pad = include_pad
-    g.pairs = (allow_pairs and (op == MAX or op == MEAN) and g.k[0] == 1
+    g.vectors = allow_vectors
+    g.pairs = (allow_vectors and (op == MAX or op == MEAN) and g.k[0] == 1
                and g.k[1] == 2 and g.k[2] == 2 and g.s[1] == 2 and g.s[2] == 2
                and g.p[1] == 0 and g.p[2] == 0)
     return g
@@ -391,7 +393,7 @@ cdef void row_values(const real_t* xp, const Geom* g, Span inner, Py_ssize_t o0,
     # inside the input along the last axis in vectors
     cdef Py_ssize_t o2, first, m = inner.hi - inner.lo
     cdef Span w0, w1
-    if m == 0 or not (g.op == MAX or g.op == MEAN):
+    if m == 0 or not g.vectors or not (g.op == MAX or g.op == MEAN):
         for o2 in range(g.out[2]):
             yrow[o2] = window_value(xp, g, o0, o1, o2)
         return
@@ -432,7 +434,7 @@ cdef void row_argmax(const real_t* xp, const Geom* g, Span inner, Py_ssize_t o0,
     w1 = window(g, 1, o1)
     rows1 = w1.hi - w1.lo
     # q is held in a real_t: exact below 2^24 in float
-    if (m == 0 or absolute or (real_t is float and
+    if (m == 0 or absolute or not g.vectors or (real_t is float and
                                (w0.hi - w0.lo) * rows1 * g.k[2] > (1 << 24))):
         for o2 in range(g.out[2]):
             pos[o2] = window_argmax(xp, g, o0, o1, o2, absolute)
@@ -458,11 +460,11 @@ cdef void row_argmax(const real_t* xp, const Geom* g, Span inner, Py_ssize_t o0,
 # ----------------------------------------------------------------------------- forward
 
 def forward(const real_t[:, :, :, ::1] x, real_t[:, :, :, ::1] y, tuple k, tuple s, tuple p,
-            int op, double power, bint include_pad, bint allow_pairs, int num_threads):
+            int op, double power, bint include_pad, bint allow_vectors, int num_threads):
     """y[plane, o] = the pooled window o of x[plane]; x (planes, *in), y (planes, *out),
     three spatial axes. A task is one output row."""
     cdef Geom g = make_geom(spatial(x.shape), spatial(y.shape), k, s, p, op, power,
-                            include_pad, allow_pairs)
+                            include_pad, allow_vectors)
     cdef Py_ssize_t planes = x.shape[0], rows, chunk, task, plane, o0, o1
     cdef Span inner = interior(&g)
     cdef const real_t* xp
@@ -505,13 +507,13 @@ def forward(const real_t[:, :, :, ::1] x, real_t[:, :, :, ::1] y, tuple k, tuple
 
 def backward_cells(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x,
                    real_t[:, :, :, ::1] dx, tuple k, tuple s, tuple p, int op, double power,
-                   bint include_pad, bint allow_pairs, int num_threads):
+                   bint include_pad, bint allow_vectors, int num_threads):
     """dx for windows that do not overlap (stride >= size along every axis): a task per
     output row writes the cells of its windows, recomputing each window's maximum or norm
     from x (once per sample, except that the generic max and Linf clear the window rows
     before they write the winners). `x` is not read for a mean (any array will do)."""
     cdef Geom g = make_geom(spatial(dx.shape), spatial(grad.shape), k, s, p, op, power,
-                            include_pad, allow_pairs)
+                            include_pad, allow_vectors)
     cdef Py_ssize_t planes = dx.shape[0], rows, chunk, task, plane, o0, o1, o2, a
     cdef Py_ssize_t i0, i1, i2, row, chosen, end, done
     cdef Span c0, c1, c2, w0, w1
@@ -615,12 +617,12 @@ def backward_cells(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x
 
 def backward_scatter(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1] x,
                      real_t[:, :, :, ::1] dx, tuple k, tuple s, tuple p, int op, double power,
-                     bint include_pad, int num_threads):
+                     bint include_pad, bint allow_vectors, int num_threads):
     """dx for any windows, overlapping ones included: a task per plane clears its dx, then
     adds each window's shares, window after window in row-major order (recomputing each
     window's maximum or norm from x). `x` is not read for a mean (any array will do)."""
     cdef Geom g = make_geom(spatial(dx.shape), spatial(grad.shape), k, s, p, op, power,
-                            include_pad, False)
+                            include_pad, allow_vectors)
     cdef Py_ssize_t planes = dx.shape[0], plane, o0, o1, o2, i0, i1, i2, row, at
     cdef Span inner = interior(&g)
     cdef bint routed = op == MAX or op == LP_INF, rows_found
@@ -675,11 +677,11 @@ def backward_scatter(const real_t[:, :, :, ::1] grad, const real_t[:, :, :, ::1]
 
 
 def argmax(const real_t[:, :, :, ::1] x, Py_ssize_t[:, :, :, ::1] where, tuple k, tuple s,
-           tuple p, bint absolute, int num_threads):
+           tuple p, bint absolute, bint allow_vectors, int num_threads):
     """where[plane, o] = the position in the plane of window o's first maximum of x (or of
     |x| with `absolute`), for backward_gather."""
     cdef Geom g = make_geom(spatial(x.shape), spatial(where.shape), k, s, p,
-                            LP_INF if absolute else MAX, 1.0, True, False)
+                            LP_INF if absolute else MAX, 1.0, True, allow_vectors)
     cdef Py_ssize_t planes = x.shape[0], rows, chunk, task, plane, o0, o1, o2
     cdef Span inner = interior(&g)
     cdef const real_t* xp
