@@ -38,9 +38,12 @@ in row-major window order):
   a task per input row gathers, for each sample, the shares of the windows holding it.
 
 2 x 2 windows with stride 2 and no padding go through the vector loops of
-``_pooling_rows.h``, which compute the same values in the same order as the generic loops.
-Every output and every sample of dx is computed by one task in a fixed order, so the
-results do not depend on the number of threads.
+``_pooling_rows.h``, and so do the max and mean windows of an output row that lie inside
+the input along the last axis (side by side, one pass over the row per window sample);
+they compute the same values in the same order as the window-by-window loops. Every
+output and every sample of dx is computed by one task in a fixed order, so the results do
+not depend on the number of threads. (The module is compiled without fused multiply-adds,
+so that every path rounds exactly as written.)
 """
 
 from cython.parallel cimport parallel, prange
