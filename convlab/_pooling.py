@@ -80,7 +80,8 @@ class _Pool:
         return tuple(self.shape[:2]) + self.out_sizes
 
     def threads(self, workers):
-        """The thread count for `workers` (already resolved), small problems run serially."""
+        """The threads to use out of `workers` (a resolved count): small problems run on
+        fewer, down to one."""
         samples = self.planes * math.prod(self.shape[2:])
         return max(1, min(workers, samples // _SAMPLES_PER_THREAD))
 
@@ -140,7 +141,7 @@ def _needs_copy(array, dtype):
     return not (array.dtype == dtype and array.flags.c_contiguous)
 
 
-def _check_memory(function, geo, dtype, result_shape, copies, extra=0):
+def _check_memory(function, dtype, result_shape, copies, extra=0):
     """MemoryError before allocating a result, the converted copies of the inputs that need
     one and `extra` bytes of work arrays, when they could not fit."""
     elements = math.prod(result_shape) + sum(math.prod(a.shape) for a in copies
@@ -158,7 +159,7 @@ def _forward(function, x, size, stride, padding, workers, op, power=1.0, include
     dtype = _real_dtype(function, [("x", x)])
     geo = _geometry(function, x.shape, size, stride, padding)
     threads = resolve_workers(workers)
-    _check_memory(function, geo, dtype, geo.out_shape, [x])
+    _check_memory(function, dtype, geo.out_shape, [x])
     y = _memory.empty(geo.out_shape, dtype)
     if y.size == 0:
         return y
@@ -193,7 +194,7 @@ def _backward(function, g, x, geo, dtype, threads, op, power=1.0, include_pad=Tr
     if kernel == "gather" and op != _pooling.OP_MEAN:
         work = math.prod(geo.out_shape) * (np.dtype(np.intp).itemsize if op != _pooling.OP_LP
                                            else dtype.itemsize)
-    _check_memory(function, geo, dtype, geo.shape, [g] + ([x] if x is not None else []), work)
+    _check_memory(function, dtype, geo.shape, [g] + ([x] if x is not None else []), work)
     dx = _memory.empty(geo.shape, dtype)
     if dx.size == 0:
         return dx

@@ -821,3 +821,30 @@ def test_memory_error_before_allocating():
     with pytest.raises(MemoryError):
         convlab.avg_pool_grad(np.broadcast_to(np.float32(1), (10**6, 10**6, 2, 2)),
                               (10**6, 10**6, 4, 4), 2)
+
+
+# ----------------------------------------------------------------------------- every sample
+
+
+@pytest.mark.parametrize("gradient", [None, "scatter", "gather"])
+@pytest.mark.parametrize("size, kw", [(2, {}), (3, {}), (2, dict(padding=1)), (3, dict(stride=2)),
+                                      (2, dict(stride=3))], ids=str)
+def test_gradients_write_every_sample(size, kw, gradient, generic_paths, rng):
+    """Large results come from convlab's pool of freed blocks, which hold old data: every
+    sample of a gradient must be written. A block full of NaN is handed back to the pool
+    right before each gradient that will take it."""
+    from convlab._kernels import _memory
+
+    generic_paths(True, gradient)
+    shape = (1, 8, 512, 2 * (_memory.MIN_POOLED_BYTES // (8 * 8 * 512 * 2)) + 2)
+    assert math.prod(shape) * 8 >= _memory.MIN_POOLED_BYTES
+    x = rng.standard_normal(shape)
+    G = rng.standard_normal(output_shape(shape, size, **kw))
+    for function in (lambda: convlab.max_pool_grad(G, x, size, **kw),
+                     lambda: convlab.avg_pool_grad(G, shape, size, **kw),
+                     lambda: convlab.lp_pool_grad(G, x, size, 3, **kw)):
+        garbage = _memory.empty(shape, np.float64)
+        garbage[...] = np.nan
+        del garbage
+        dx = function()
+        assert not np.isnan(dx).any()
