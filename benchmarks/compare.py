@@ -1,6 +1,6 @@
 """Time convlab next to its anchors and print the ratios as a table.
 
-    python benchmarks/compare.py [--quick] [--filter S2] [--filter L ...] [--filter P1]
+    python benchmarks/compare.py [--quick] [--filter S2] [--filter L ...] [--filter P1] [--filter Q1]
 
 Runs the ``time_*`` methods of the asv benchmark classes in ``benchmarks/benchmarks/``
 (one source of truth: the same inputs, the same calls), without asv. For every case, dtype
@@ -23,7 +23,7 @@ and ``workers`` it
 The signal-level anchors are single-threaded (none of scipy.signal.correlate / oaconvolve /
 fftconvolve, scipy.ndimage or numpy.convolve takes ``workers``), so they are timed once, in
 the ``workers=1`` pass, and the ``workers=2`` rows compare against those times from the same
-run. The PyTorch anchors of the layer-level cases (L1-L4, U1, U2) are multi-threaded: their setup
+run. The PyTorch anchors of the layer-level cases (L1-L4, U1, U2, Q1) are multi-threaded: their setup
 calls ``torch.set_num_threads(workers)`` and they are timed in every ``workers`` pass, each
 row comparing convlab and PyTorch at the same worker count (the anchors whose metadata says
 ``_bench_threads = "workers"``). Without PyTorch those anchors are skipped and their rows
@@ -69,7 +69,13 @@ import scipy  # noqa: E402
 import convlab  # noqa: E402
 
 # The script's folder is sys.path[0], so this is benchmarks/benchmarks/, the asv suite.
-from benchmarks import bench_layers, bench_separable, bench_signal, bench_unshared  # noqa: E402
+from benchmarks import (  # noqa: E402
+    bench_layers,
+    bench_pooling,
+    bench_separable,
+    bench_signal,
+    bench_unshared,
+)
 
 CLASSES = [
     bench_signal.S1Correlate1D,
@@ -86,9 +92,11 @@ CLASSES = [
     bench_separable.P1SeparableGaussian,
     bench_separable.P2AutoDetects,
     bench_separable.P3SeparableLayer,
+    bench_pooling.Q1Pool2x2,
 ]
 # The cases whose anchors are PyTorch (multi-threaded, timed at the row's worker count).
-TORCH_MODULES = {bench_layers.__name__, bench_unshared.__name__}  # (P3 mixes both kinds)
+TORCH_MODULES = {bench_layers.__name__, bench_unshared.__name__,
+                 bench_pooling.__name__}  # (P3 mixes both kinds)
 
 # The targets of issue 2 ("Speed to reach") and issue 3 (the L cases). kind:
 #   "anchor"  ratio to the named anchor            >= value
@@ -145,6 +153,11 @@ TARGETS = [
          other="dense conv, forward + grads", value=2.0),
     dict(case="P3", variant="separable, forward + grads", workers=2, kind="anchor",
          anchor="torch conv2d (dense), autograd", value=2.0),
+    # issue 6: 2 x 2 / stride 2 max pooling against PyTorch (NCHW) at 2 workers
+    dict(case="Q1", variant="max forward", workers=2, kind="anchor",
+         anchor="torch F.max_pool2d", value=5.0),
+    dict(case="Q1", variant="max forward + backward", workers=2, kind="anchor",
+         anchor="torch max_pool2d autograd", value=3.0),
 ]
 
 
@@ -652,7 +665,7 @@ def main(argv=None):
               "single-threaded and timed in the workers=1 pass of the same run.")
     if layer_cases:
         print(("ratio = " if all(c.__module__ in TORCH_MODULES for c in classes)
-               else "L and U cases: ")
+               else "L, U and Q cases: ")
               + "PyTorch time / convlab time (higher is better), both at the row's worker "
               "count (torch.set_num_threads(workers)), timed in the same pass.")
     print("measured: vs the named anchor, the fastest anchor, or convlab's own variant "

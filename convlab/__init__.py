@@ -5,7 +5,9 @@ Signal level (N-d arrays, :mod:`scipy.signal` conventions): :func:`correlate`,
 :func:`choose_method`. Layer level (``(N, C, *spatial)`` batches, PyTorch conventions):
 :func:`conv`, its gradients :func:`conv_grad_input`, :func:`conv_grad_weight` and
 :func:`conv_grad_bias`, and :func:`conv_transpose`; the unshared layers :func:`local_conv`
-(locally connected) and :func:`tiled_conv` (tiled), each with its three gradients. Utilities: :func:`set_workers`.
+(locally connected) and :func:`tiled_conv` (tiled), each with its three gradients; pooling
+:func:`max_pool`, :func:`avg_pool` and :func:`lp_pool` with their gradients
+:func:`max_pool_grad`, :func:`avg_pool_grad` and :func:`lp_pool_grad`. Utilities: :func:`set_workers`.
 """
 
 from convlab._layers import conv, conv_grad_bias, conv_grad_input, conv_grad_weight, conv_transpose
@@ -31,6 +33,14 @@ from convlab._separable_layers import (
     separable_conv_grad_bias,
     separable_conv_grad_input,
     separable_conv_grad_weights,
+)
+from convlab._pooling import (
+    avg_pool,
+    avg_pool_grad,
+    lp_pool,
+    lp_pool_grad,
+    max_pool,
+    max_pool_grad,
 )
 from convlab._signal import choose_method, convolve, convolve_grad, correlate, correlate_grad
 from convlab._workers import set_workers
@@ -65,5 +75,11 @@ __all__ = [
     "separable_conv_grad_input",
     "separable_conv_grad_weights",
     "separable_conv_grad_bias",
+    "max_pool",
+    "avg_pool",
+    "lp_pool",
+    "max_pool_grad",
+    "avg_pool_grad",
+    "lp_pool_grad",
     "set_workers",
 ]

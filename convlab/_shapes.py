@@ -124,3 +124,17 @@ def transpose_output_size(n, k, padding, output_padding, stride, dilation, axis)
             f"output_padding {output_padding})"
         )
     return out
+
+
+def pool_output_size(n, size, padding, stride, axis):
+    """Windows of a pooling layer along one axis: ``floor((n + 2 * padding - size) / stride)
+    + 1`` (PyTorch's rule with ``ceil_mode=False``: the last window ends inside the padded
+    input), at least 1."""
+    out = (n + 2 * padding - size) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"spatial axis {axis}: the pooling output would have {out} samples: input size {n} "
+            f"with padding {padding} on each side is smaller than the window size {size} "
+            f"(stride {stride})"
+        )
+    return out

@@ -4,6 +4,7 @@ Every public function goes through these helpers, so that every error names the 
 what was expected and what was given, and is raised before any work is done.
 """
 
+import numbers
 import operator
 import os
 
@@ -226,3 +227,14 @@ def normalize_shape(shape, name):
     if any(value < 0 for value in result):
         raise ValueError(f"{name} must hold non-negative sizes; got {shape!r}")
     return result
+
+
+def normalize_norm_order(p, name="p"):
+    """The order of an Lp norm: a real number >= 1, or ``inf`` -> a float."""
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{name} must be a real number >= 1 or inf; got {p!r} of type "
+                        f"{type(p).__name__}")
+    value = float(p)
+    if not value >= 1:   # NaN too
+        raise ValueError(f"{name} must be >= 1 or inf; got {p!r}")
+    return value

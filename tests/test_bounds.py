@@ -129,3 +129,25 @@ def test_separable_kernels_stay_inside_their_inputs(guarded, rng, dtype):
         g = guarded(y.shape, dtype, rng)
         convlab.separable_conv_grad_input(g, ws, x.shape, **kw)
         convlab.separable_conv_grad_weights(g, x, ws, **kw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pooling_kernels_stay_inside_their_inputs(guarded, rng, dtype):
+    """max/avg/lp pooling and their gradients read x and grad_out in place: the 2 x 2 vector
+    loops (rows shorter than a block, not a whole number of blocks, odd lengths), windows
+    side by side, overlapping, with gaps and padded; 1, 2 and 3 spatial axes."""
+    cases = [((2, 3, 9, 11), 2, {}), ((1, 2, 4, 34), 2, {}), ((1, 1, 2, 67), 2, {}),
+             ((2, 2, 7, 6), 3, dict(stride=1, padding=1)), ((2, 2, 8, 9), (2, 3), dict(stride=(3, 4))),
+             ((3, 2, 13), 4, dict(stride=2, padding=2)), ((1, 2, 4, 5, 6), (1, 2, 2), {}),
+             ((1, 2, 4, 5, 6), 2, dict(stride=1, padding=1))]
+    for shape, size, kw in cases:
+        x = guarded(shape, dtype, rng)
+        for function in (convlab.max_pool, convlab.avg_pool, convlab.lp_pool):
+            y = function(x, size, **kw)
+            np.testing.assert_array_equal(y, function(x.copy(), size, **kw))
+        g = guarded(y.shape, dtype, rng)
+        want = convlab.max_pool_grad(g.copy(), x.copy(), size, **kw)
+        np.testing.assert_array_equal(convlab.max_pool_grad(g, x, size, **kw), want)
+        convlab.avg_pool_grad(g, shape, size, **kw)
+        for p in (1, 3, np.inf):
+            convlab.lp_pool_grad(g, x, size, p, **kw)

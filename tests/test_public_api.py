@@ -1,6 +1,6 @@
 """The public API: ``convlab.__all__`` holds exactly the names SPEC assigns (so far: issue 2's
-signal-level functions, issue 3's layer-level convolution, issue 4's unshared layers and
-issue 5's separable signal-level functions), each importable with a numpydoc docstring; every module of the
+signal-level functions, issue 3's layer-level convolution, issue 4's unshared layers,
+issue 5's separable signal-level functions and issue 6's pooling), each importable with a numpydoc docstring; every module of the
 installed package imports (a ``.py`` left out of meson's install_sources is caught here)."""
 
 import importlib
@@ -27,8 +27,11 @@ ISSUE_5_NAMES = {"correlate_separable", "convolve_separable", "correlate_separab
                  "convolve_separable_grad", "separable_factors", "separable_conv",
                  "separable_conv_grad_input", "separable_conv_grad_weights",
                  "separable_conv_grad_bias"}
+# SPEC §3.5, issue 6: pooling and its gradients.
+ISSUE_6_NAMES = {"max_pool", "avg_pool", "lp_pool", "max_pool_grad", "avg_pool_grad", "lp_pool_grad"}
 DOCUMENTED_UTILITIES = set()  # convlab/__init__.py (0.1.0.dev0) exports none besides the above
-PUBLIC = ISSUE_2_NAMES | ISSUE_3_NAMES | ISSUE_4_NAMES | ISSUE_5_NAMES | DOCUMENTED_UTILITIES
+PUBLIC = (ISSUE_2_NAMES | ISSUE_3_NAMES | ISSUE_4_NAMES | ISSUE_5_NAMES | ISSUE_6_NAMES
+          | DOCUMENTED_UTILITIES)
 
 SOURCE_PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "convlab"
 
