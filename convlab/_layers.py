@@ -262,7 +262,8 @@ def conv(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1, flip=Fal
     -------
     ndarray, shape (N, F, \*out)
         ``out = floor((in + before + after - dilation * (k - 1) - 1) / stride) + 1``;
-        float32 when every input is float32, float64 otherwise.
+        float32 when every input is float32 or float16, float64 otherwise (bool and
+        integers are promoted to float64; complex raises TypeError).
 
     Raises
     ------
@@ -347,6 +348,16 @@ def conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1
                     flip=False, workers=None):
     r"""Gradient of :func:`conv` with respect to its input: h(K, G, s).
 
+    .. math::
+
+        \mathrm{dx}[n, c, i] = \sum_{f \in \mathrm{group}(c)} \;
+            \sum_{o, m:\; o \cdot s + m \cdot \mathrm{dilation} - p_{\mathrm{before}} = i}
+            G[n, f, o] \, w[f, c', m]
+
+    with ``G = grad_out``, ``s = stride``, ``p_before`` the padding before each spatial axis
+    and ``c'`` the index of channel c within its group (``flip=True`` reads
+    ``w[f, c', k - 1 - m]``).
+
     ``conv_grad_input(G, w, x.shape, ...)`` is the vector-Jacobian product
     ``d <conv(x, w, ...), G> / dx``, which does not depend on ``x``: every output gradient
     is spread back over the input samples its window read (samples no window reads, as
@@ -366,6 +377,8 @@ def conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, dilation=1
     Returns
     -------
     ndarray, shape `input_shape`
+        float32 when `grad_out` and `w` are float32 or float16, float64 otherwise (bool and
+        integers are promoted to float64, as in :func:`conv`; complex raises TypeError).
 
     Raises
     ------
@@ -457,6 +470,15 @@ def conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, dilation
                      flip=False, workers=None):
     r"""Gradient of :func:`conv` with respect to its filters: g(G, V, s).
 
+    .. math::
+
+        \mathrm{dw}[f, c', m] = \sum_{n, o} G[n, f, o] \,
+            x_{\mathrm{pad}}[n, c, o \cdot s + m \cdot \mathrm{dilation}]
+
+    with ``G = grad_out``, ``s = stride``, :math:`x_{\mathrm{pad}}` the zero-padded input
+    and c the channel of index ``c'`` in the group of filter f (``flip=True`` returns this
+    reversed along the spatial axes).
+
     ``conv_grad_weight(G, x, w.shape, ...)`` is ``d <conv(x, w, ...), G> / dw``: for each
     filter tap, the sum over the batch and the output positions of the output gradient
     times the input sample that tap read (zero for samples in the padding).
@@ -475,6 +497,9 @@ def conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, dilation
     Returns
     -------
     ndarray, shape `weight_shape`
+        float32 when `grad_out` and `x` are float32 or float16, float64 otherwise (bool and
+        integers are promoted to float64, as in :func:`conv`; complex raises TypeError).
+        Zeros for an empty batch (N = 0).
 
     Raises
     ------
@@ -526,7 +551,11 @@ def conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, dilation
 def conv_grad_bias(grad_out):
     r"""Gradient of :func:`conv` with respect to its bias.
 
-    The sum of `grad_out` over the batch and the spatial axes.
+    .. math::
+
+        \mathrm{db}[f] = \sum_{n, o} G[n, f, o]
+
+    The sum of `grad_out` (``G``) over the batch and the spatial axes.
 
     Parameters
     ----------
@@ -537,6 +566,8 @@ def conv_grad_bias(grad_out):
     Returns
     -------
     ndarray, shape (F,)
+        float32 for float32 or float16 `grad_out`, float64 otherwise (bool and integers are
+        promoted to float64; complex raises TypeError).
 
     Raises
     ------
@@ -579,6 +610,16 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
                    groups=1, workers=None):
     r"""Transposed convolution, as :func:`torch.nn.functional.conv_transpose2d` computes it.
 
+    .. math::
+
+        y[n, c, j] = \mathrm{bias}[c] + \sum_{f \in \mathrm{group}(c)} \;
+            \sum_{i, m:\; i \cdot s + m \cdot \mathrm{dilation} - \mathrm{padding} = j}
+            x[n, f, i] \, w[f, c', m]
+
+    with ``s = stride`` and ``c'`` the index of output channel c within its group, for
+    ``0 <= j < out = (in - 1) * s - 2 * padding + dilation * (k - 1) + output_padding + 1``
+    along each axis.
+
     The adjoint of :func:`conv`: each input sample scatters its value times the filter over
     the output, ``y[n, c, i * stride + m * dilation - padding] += x[n, f, i] * w[f, c', m]``,
     so ``conv_transpose(G, w, ...)`` equals :func:`conv_grad_input` for the input size below.
@@ -606,7 +647,9 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     Returns
     -------
     ndarray, shape (N, C, \*out)
-        ``out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``.
+        ``out = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``;
+        float32 when `x`, `w` and `bias` are float32 or float16, float64 otherwise (bool and
+        integers are promoted to float64; complex raises TypeError).
 
     Raises
     ------

@@ -451,6 +451,15 @@ def lp_pool(x, size, p=2, *, stride=None, padding=0, workers=None):
 def max_pool_grad(grad_out, x, size, *, stride=None, padding=0, workers=None):
     r"""Gradient of :func:`max_pool` with respect to its input.
 
+    .. math::
+
+        \mathrm{dx}[n, c, i] = \sum_{o:\; o \cdot \mathrm{stride} - \mathrm{padding}
+            + r^*(n, c, o) = i} G[n, c, o]
+
+    with ``G = grad_out`` and :math:`r^*(n, c, o)` the offset in window o of its winner: the
+    first offset r, in row-major window order, whose sample lies inside the input and holds
+    the window's maximum (or its first NaN).
+
     ``max_pool_grad(G, x, size, ...)`` is ``d <max_pool(x, size, ...), G> / dx``: each
     window's output gradient ``G[n, c, o]`` goes to the sample that won the window, its
     first maximum in row-major window order (PyTorch's rule), or its first NaN if it holds
@@ -509,6 +518,13 @@ def max_pool_grad(grad_out, x, size, *, stride=None, padding=0, workers=None):
 def avg_pool_grad(grad_out, input_shape, size, *, stride=None, padding=0,
                   count_include_pad=True, workers=None):
     r"""Gradient of :func:`avg_pool` with respect to its input.
+
+    .. math::
+
+        \mathrm{dx}[n, c, i] = \sum_{o, r:\; o \cdot \mathrm{stride} - \mathrm{padding}
+            + r = i} \frac{G[n, c, o]}{D(o)}
+
+    with ``G = grad_out``, ``0 <= r < size`` and D(o) the divisor of :func:`avg_pool`.
 
     ``avg_pool_grad(G, x.shape, size, ...)`` is ``d <avg_pool(x, size, ...), G> / dx``:
     every input sample of window o receives ``G[n, c, o] / D(o)``, with D(o) the divisor

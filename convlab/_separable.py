@@ -168,6 +168,17 @@ def _result_shape(passes, last_input):
 def correlate_separable(in1, kernels, mode="full", *, stride=1, axes=None, workers=None):
     r"""Correlate with a separable kernel, one 1-D pass per convolved axis.
 
+    .. math::
+
+        z[k] = \sum_{m} \mathrm{in1}[o + k \cdot s + m] \,
+               \prod_{i} \overline{\mathrm{kernels}[i][m_i]}
+
+    (``k``, ``m``, ``o`` and ``s`` hold one entry per convolved axis, in `axes` order; ``o``
+    is where the mode starts the output, as in :func:`correlate_grad`; only samples inside
+    `in1` are terms). Pass i contracts axis ``axes[i]`` alone, ``v_{i+1}[..., k_i, ...] =
+    sum_l v_i[..., o_i + k_i s_i + l, ...] * conj(kernels[i][l])`` (the index shown is
+    along ``axes[i]``), from ``v_0 = in1`` to ``z = v_d``.
+
     Equals ``correlate(in1, K, mode)`` for the outer-product kernel
     ``K = kernels[0] (x) kernels[1] (x) ...`` (``kernels[i]`` along ``axes[i]``), with
     ``k_1 + ... + k_d`` products per output instead of ``k_1 * ... * k_d``.
@@ -191,7 +202,9 @@ def correlate_separable(in1, kernels, mode="full", *, stride=1, axes=None, worke
     Returns
     -------
     ndarray
-        The correlation; dtype as :func:`correlate` gives for `in1` and the kernels.
+        The correlation. Its dtype is ``numpy.result_type`` of `in1` and the kernels after
+        bool and integers become float64 and float16 becomes float32; float32, float64,
+        complex64 and complex128 keep their precision (as :func:`correlate` gives).
 
     Raises
     ------
@@ -235,6 +248,16 @@ def correlate_separable(in1, kernels, mode="full", *, stride=1, axes=None, worke
 def convolve_separable(in1, kernels, mode="full", *, stride=1, axes=None, workers=None):
     r"""Convolve with a separable kernel, one 1-D pass per convolved axis.
 
+    .. math::
+
+        z[k] = \sum_{m} \mathrm{in1}[o + k \cdot s - m] \, \prod_{i} \mathrm{kernels}[i][m_i]
+
+    (one entry of ``k``, ``m``, ``o`` and ``s`` per convolved axis, in `axes` order; ``o`` is
+    the index of the 'full' convolution at which the mode's output starts, 0 for 'full';
+    only samples inside `in1` are terms). Pass i contracts axis ``axes[i]`` alone,
+    ``v_{i+1}[..., k_i, ...] = sum_l v_i[..., o_i + k_i s_i - l, ...] * kernels[i][l]`` (the
+    index shown is along ``axes[i]``), from ``v_0 = in1`` to ``z = v_d``.
+
     Equals ``convolve(in1, K, mode)`` for the outer-product kernel
     ``K = kernels[0] (x) kernels[1] (x) ...`` (``kernels[i]`` along ``axes[i]``).
 
@@ -256,7 +279,9 @@ def convolve_separable(in1, kernels, mode="full", *, stride=1, axes=None, worker
     Returns
     -------
     ndarray
-        The convolution.
+        The convolution. Its dtype is ``numpy.result_type`` of `in1` and the kernels after
+        bool and integers become float64 and float16 becomes float32; float32, float64,
+        complex64 and complex128 keep their precision.
 
     Raises
     ------
@@ -291,6 +316,15 @@ def correlate_separable_grad(grad_out, in1, kernels, mode="full", *, stride=1, a
                              workers=None):
     r"""Gradients of :func:`correlate_separable`: ``(grad_in1, [grad_kernel_i])``.
 
+    .. math::
+
+        h[n] = \sum_{k, m:\; o + k \cdot s + m = n} G[k] \prod_{j} \mathrm{kernels}[j][m_j],
+        \qquad
+        g_i[l] = \sum_{k} \sum_{m:\; m_i = l} G[k] \, \mathrm{in1}[o + k \cdot s + m]
+                 \prod_{j \ne i} \mathrm{kernels}[j][m_j]
+
+    with ``G = grad_out``, ``h = grad_in1`` and ``g_i = grad_kernels[i]``, in the notation of
+    :func:`correlate_separable` (``k`` also runs over the axes that are not convolved).
     The vector-Jacobian products of ``<correlate_separable(in1, kernels, ...), grad_out>``
     with respect to `in1` and to each 1-D kernel: the adjoints of the passes, last pass
     first.
@@ -311,7 +345,10 @@ def correlate_separable_grad(grad_out, in1, kernels, mode="full", *, stride=1, a
     grad_in1 : ndarray
         Shape of `in1`.
     grad_kernels : list of ndarray
-        One per kernel, of its shape.
+        One per kernel, of its shape. All gradients have the dtype ``numpy.result_type``
+        of `grad_out`, `in1` and the kernels after bool and integers become float64 and
+        float16 becomes float32 (float32 and float64 keep their precision; complex inputs
+        raise TypeError).
 
     Raises
     ------
@@ -340,6 +377,19 @@ def convolve_separable_grad(grad_out, in1, kernels, mode="full", *, stride=1, ax
                             workers=None):
     r"""Gradients of :func:`convolve_separable`: ``(grad_in1, [grad_kernel_i])``.
 
+    .. math::
+
+        h[n] = \sum_{k, m:\; o + k \cdot s - m = n} G[k] \prod_{j} \mathrm{kernels}[j][m_j],
+        \qquad
+        g_i[l] = \sum_{k} \sum_{m:\; m_i = l} G[k] \, \mathrm{in1}[o + k \cdot s - m]
+                 \prod_{j \ne i} \mathrm{kernels}[j][m_j]
+
+    with ``G = grad_out``, ``h = grad_in1`` and ``g_i = grad_kernels[i]``, in the notation of
+    :func:`convolve_separable` (``k`` also runs over the axes that are not convolved): the
+    vector-Jacobian products of ``<convolve_separable(in1, kernels, ...), grad_out>`` with
+    respect to `in1` and to each 1-D kernel, computed as the adjoints of the passes, last
+    pass first.
+
     Parameters
     ----------
     grad_out : array_like
@@ -356,7 +406,10 @@ def convolve_separable_grad(grad_out, in1, kernels, mode="full", *, stride=1, ax
     grad_in1 : ndarray
         Shape of `in1`.
     grad_kernels : list of ndarray
-        One per kernel, of its shape.
+        One per kernel, of its shape. All gradients have the dtype ``numpy.result_type``
+        of `grad_out`, `in1` and the kernels after bool and integers become float64 and
+        float16 becomes float32 (float32 and float64 keep their precision; complex inputs
+        raise TypeError).
 
     Raises
     ------
@@ -383,7 +436,17 @@ def convolve_separable_grad(grad_out, in1, kernels, mode="full", *, stride=1, ax
 def separable_factors(kernel, *, rank=None, rtol=None):
     r"""Factor a kernel into a sum of outer products of 1-D kernels.
 
-    ``kernel == sum over terms t of outer(t[0], t[1], ...)`` up to the dropped terms.
+    .. math::
+
+        \mathrm{kernel}[m_0, \ldots, m_{d-1}] \approx \sum_{r=0}^{R-1} \prod_{i=0}^{d-1}
+        t_r[i][m_i]
+
+    with ``t_r`` the r-th returned term. For a 2-D kernel R is `rank` when given, otherwise
+    the number of singular values above ``rtol * s_max`` (0 for a zero kernel, `rank` or
+    not); a 1-D
+    kernel has R = 1, and an N-D kernel (3 or more axes) R = 1 when every unfolding has
+    rank 1 by that rule (else a ValueError); a zero 1-D or N-D kernel has R = 0. Equality
+    holds up to the dropped singular values.
 
     Parameters
     ----------
@@ -401,9 +464,12 @@ def separable_factors(kernel, *, rank=None, rtol=None):
     Returns
     -------
     list of tuple of ndarray
-        The rank-1 terms, each a tuple of one 1-D array per axis; ``[]`` for a zero kernel.
+        The rank-1 terms, each a tuple of one 1-D array per axis; ``[]`` for a zero
+        kernel.
         For a 2-D kernel the term of singular value s and singular vectors u, v is
-        ``(sqrt(s) u, sqrt(s) v^H)``.
+        ``(sqrt(s) u, sqrt(s) v^H)``. The factors have the kernel's dtype after bool and
+        integers become float64 and float16 becomes float32 (float32, float64, complex64
+        and complex128 keep their precision).
 
     Raises
     ------
@@ -465,7 +531,7 @@ def separable_factors(kernel, *, rank=None, rtol=None):
             if rank > s.shape[0]:
                 raise ValueError(f"separable_factors: rank must be at most min(kernel.shape) = "
                                  f"{s.shape[0]}; got rank={rank}")
-            keep = rank
+            keep = rank if s[0] > 0 else 0            # a zero kernel has no terms
         else:
             keep = int(np.sum(s > rtol * s[0])) if s[0] > 0 else 0
         roots = np.sqrt(s[:keep]).astype(k.real.dtype)

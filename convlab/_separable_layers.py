@@ -193,7 +193,9 @@ def separable_conv(x, ws, bias=None, *, stride=1, padding=0, dilation=1, flip=Fa
     Returns
     -------
     ndarray, shape (N, F, \*out)
-        As :func:`conv` gives for the dense kernel.
+        As :func:`conv` gives for the dense kernel; float32 when `x`, every factor and
+        `bias` are float32 or float16, float64 otherwise (bool and integers are promoted to
+        float64; complex raises TypeError).
 
     Raises
     ------
@@ -256,7 +258,15 @@ def separable_conv_grad_input(grad_out, ws, input_shape, *, stride=1, padding=0,
                               flip=False, workers=None):
     r"""Gradient of :func:`separable_conv` with respect to its input.
 
-    The adjoint passes (scatters), last axis first, summed over the filters.
+    .. math::
+
+        \mathrm{dx}[n, c, i] = \sum_{f} \;
+            \sum_{o, m:\; o \cdot s + m \cdot \mathrm{dilation} - p_{\mathrm{before}} = i}
+            G[n, f, o] \prod_j ws_j[f, c, m_j]
+
+    with ``G = grad_out``, ``s = stride`` and ``p_before`` the padding before each spatial
+    axis (``flip=True`` reads every factor reversed): :func:`conv_grad_input` for the dense
+    kernel. The adjoint passes (scatters), last axis first, summed over the filters.
 
     Parameters
     ----------
@@ -272,6 +282,9 @@ def separable_conv_grad_input(grad_out, ws, input_shape, *, stride=1, padding=0,
     Returns
     -------
     ndarray, shape `input_shape`
+        float32 when `grad_out` and every factor are float32 or float16, float64 otherwise
+        (bool and integers are promoted to float64, as in :func:`separable_conv`; complex
+        raises TypeError).
 
     Raises
     ------
@@ -353,6 +366,16 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
                                 flip=False, workers=None):
     r"""Gradients of :func:`separable_conv` with respect to its factors.
 
+    .. math::
+
+        \mathrm{dws}_i[f, c, l] = \sum_{n, o} \sum_{m:\; m_i = l} G[n, f, o] \,
+            x_{\mathrm{pad}}[n, c, o \cdot s + m \cdot \mathrm{dilation}]
+            \prod_{j \ne i} ws_j[f, c, m_j]
+
+    for the gradient ``dws_i`` of factor ``ws[i]``, with ``G = grad_out``, ``s = stride`` and
+    :math:`x_{\mathrm{pad}}` the zero-padded input (``flip=True`` reads every factor
+    reversed and returns each gradient reversed).
+
     For factor i: the output gradient contracted with the input passed along every other
     axis, one tap of axis i at a time.
 
@@ -370,7 +393,9 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
     Returns
     -------
     tuple of ndarray
-        One gradient per factor, of its shape.
+        One gradient per factor, of its shape; float32 when `grad_out`, `x` and every
+        factor are float32 or float16, float64 otherwise (bool and integers are promoted to
+        float64, as in :func:`separable_conv`; complex raises TypeError).
 
     Raises
     ------
@@ -429,7 +454,12 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
 def separable_conv_grad_bias(grad_out):
     r"""Gradient of :func:`separable_conv` with respect to its bias.
 
-    The sum of `grad_out` over the batch and the spatial axes, as :func:`conv_grad_bias`.
+    .. math::
+
+        \mathrm{db}[f] = \sum_{n, o} G[n, f, o]
+
+    The sum of `grad_out` (``G``) over the batch and the spatial axes, as
+    :func:`conv_grad_bias`.
 
     Parameters
     ----------
@@ -439,6 +469,8 @@ def separable_conv_grad_bias(grad_out):
     Returns
     -------
     ndarray, shape (F,)
+        float32 for float32 or float16 `grad_out`, float64 otherwise (bool and integers are
+        promoted to float64; complex raises TypeError).
 
     Raises
     ------

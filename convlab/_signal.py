@@ -255,7 +255,8 @@ def correlate(in1, in2, mode="full", method="auto", *, stride=1, axes=None, work
     -------
     ndarray
         The correlation. Its dtype is ``numpy.result_type`` of the inputs after bool and
-        integers become float64 and float16 becomes float32.
+        integers become float64 and float16 becomes float32; float32, float64, complex64
+        and complex128 keep their precision.
 
     Raises
     ------
@@ -328,7 +329,9 @@ def convolve(in1, in2, mode="full", method="auto", *, stride=1, axes=None, worke
     Returns
     -------
     ndarray
-        The convolution, of the dtype :func:`correlate` would give.
+        The convolution. Its dtype is ``numpy.result_type`` of the inputs after bool and
+        integers become float64 and float16 becomes float32; float32, float64, complex64
+        and complex128 keep their precision (as for :func:`correlate`).
 
     Raises
     ------
@@ -392,7 +395,10 @@ def correlate_grad(grad_out, in1, in2, mode="full", *, stride=1, axes=None, work
     grad_in1 : ndarray
         Gradient with respect to `in1`, of `in1`'s shape.
     grad_in2 : ndarray
-        Gradient with respect to `in2`, of `in2`'s shape.
+        Gradient with respect to `in2`, of `in2`'s shape. Both gradients have the dtype
+        ``numpy.result_type`` of `grad_out`, `in1` and `in2` after bool and integers become
+        float64 and float16 becomes float32 (float32 and float64 keep their precision;
+        complex inputs raise TypeError).
 
     Raises
     ------
@@ -424,8 +430,19 @@ def correlate_grad(grad_out, in1, in2, mode="full", *, stride=1, axes=None, work
 def convolve_grad(grad_out, in1, in2, mode="full", *, stride=1, axes=None, workers=None):
     r"""Gradients of :func:`convolve` with respect to both inputs.
 
-    The exact vector-Jacobian products of ``z = convolve(in1, in2, mode, stride=stride,
-    axes=axes)``: ``<convolve(x, y), G> == <x, grad_in1> == <y, grad_in2>``. Broadcast axes
+    For ``z[k] = sum_l in1[o + k s - l] in2[l]``, the result of ``convolve(in1, in2, mode,
+    stride=stride, axes=axes)``, and the gradient ``G`` of a scalar loss with respect to
+    ``z``, returns
+
+    .. math::
+
+        h[n] = \sum_{k,l:\; o + k s - l = n} G[k] \, \mathrm{in2}[l], \qquad
+        g[l] = \sum_{k} G[k] \, \mathrm{in1}[o + k s - l]
+
+    (``o`` is the index of the 'full' convolution at which the mode's output starts, 0 for
+    'full'; only samples inside `in1` are terms), the formulas of :func:`correlate_grad`
+    with the kernel reversed. These are the exact vector-Jacobian products of ``z``:
+    ``<convolve(x, y), G> == <x, grad_in1> == <y, grad_in2>``. Broadcast axes
     are summed back to each input's own size.
 
     Parameters
@@ -448,7 +465,10 @@ def convolve_grad(grad_out, in1, in2, mode="full", *, stride=1, axes=None, worke
     grad_in1 : ndarray
         Gradient with respect to `in1`, of `in1`'s shape.
     grad_in2 : ndarray
-        Gradient with respect to `in2`, of `in2`'s shape.
+        Gradient with respect to `in2`, of `in2`'s shape. Both gradients have the dtype
+        ``numpy.result_type`` of `grad_out`, `in1` and `in2` after bool and integers become
+        float64 and float16 becomes float32 (float32 and float64 keep their precision;
+        complex inputs raise TypeError).
 
     Raises
     ------
@@ -477,9 +497,28 @@ def convolve_grad(grad_out, in1, in2, mode="full", *, stride=1, axes=None, worke
 def choose_method(in1, in2, mode="full", *, stride=1, axes=None):
     """The method ``method='auto'`` would use for these inputs: 'direct', 'fft' or 'separable'.
 
-    The choice depends on the shapes, the dtype, the mode and the stride (a cost model
-    calibrated on the development machine), never on the memory layout. Direct summation is
-    preferred whenever its cost is comparable, and always when an input holds NaN or Inf.
+    The choice depends on the shapes of `in1` and `in2`, the convolved `axes`, the `mode`,
+    the `stride` and the result dtype (single or double precision, real or complex; bool and
+    integers count as float64, float16 as float32, as in :func:`correlate`), and on the
+    values only through two tests: whether both inputs are finite and whether the kernel
+    `in2` has rank at most 1. It never depends on the memory layout, the byte order or the
+    number of workers, and it is the same for :func:`correlate` and :func:`convolve`. The
+    rule, in order:
+
+    1. 'direct' when no axis is convolved.
+    2. 'separable' when at least two convolved axes have a kernel size above 1, `in2` is one
+       kernel (size 1 along every axis that is not convolved), the dense computation is
+       estimated at 100 microseconds or more, the 1-D passes are estimated more than 1.25
+       times cheaper, both inputs are finite and the kernel has rank at most 1 within
+       :func:`separable_factors`' default tolerance (a zero kernel qualifies).
+    3. 'fft' when its estimated time is more than 1.5 times below that of direct summation
+       and both inputs are finite.
+    4. 'direct' otherwise: direct summation is preferred whenever its cost is comparable,
+       and always when an input holds NaN or Inf.
+
+    The estimates come from a single-core cost model of the work (products summed, rows
+    visited and outputs written by direct summation; transform sizes for the FFT), with
+    constants calibrated on the development machine.
 
     Parameters
     ----------
@@ -495,7 +534,7 @@ def choose_method(in1, in2, mode="full", *, stride=1, axes=None):
     Returns
     -------
     str
-        'direct', 'fft' or 'separable' (a kernel of rank 1 within
+        'direct', 'fft' or 'separable' (a kernel of rank at most 1 within
         :func:`separable_factors`' tolerance, the same for every broadcast slice, whose
         passes are estimated clearly cheaper; never for inputs holding NaN or Inf).
 

@@ -373,7 +373,8 @@ def local_conv(x, w, bias=None, *, stride=1, padding=0, flip=False, workers=None
     -------
     ndarray, shape (N, F, \*out)
         ``out = floor((in + before + after - k) / stride) + 1``; float32 when every input
-        is float32, float64 otherwise.
+        is float32 or float16, float64 otherwise (bool and integers are promoted to
+        float64; complex raises TypeError).
 
     Raises
     ------
@@ -419,6 +420,14 @@ def local_conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, flip
                           workers=None):
     r"""Gradient of :func:`local_conv` with respect to its input.
 
+    .. math::
+
+        \mathrm{dx}[n, c, i] = \sum_{f} \;
+            \sum_{o, m:\; o \cdot s + m - p_{\mathrm{before}} = i} G[n, f, o] \, w[f, o, c, m]
+
+    with ``G = grad_out``, ``s = stride`` and ``p_before`` the padding before each spatial
+    axis, `w` in its layout (F, \*out, C, \*k) (``flip=True`` reads ``w[f, o, c, k - 1 - m]``).
+
     ``local_conv_grad_input(G, w, x.shape, ...)`` is ``d <local_conv(x, w, ...), G> / dx``:
     each output gradient ``G[n, f, o]`` is spread back over the window of location o,
     weighted by that location's own kernel ``w[f, o]``.
@@ -437,6 +446,9 @@ def local_conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, flip
     Returns
     -------
     ndarray, shape `input_shape`
+        float32 when `grad_out` and `w` are float32 or float16, float64 otherwise (bool and
+        integers are promoted to float64, as in :func:`local_conv`; complex raises
+        TypeError).
 
     Raises
     ------
@@ -465,6 +477,14 @@ def local_conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, fl
                            workers=None):
     r"""Gradient of :func:`local_conv` with respect to its weights.
 
+    .. math::
+
+        \mathrm{dw}[f, o, c, m] = \sum_{n} G[n, f, o] \, x_{\mathrm{pad}}[n, c, o \cdot s + m]
+
+    in the layout (F, \*out, C, \*k), with ``G = grad_out``, ``s = stride`` and
+    :math:`x_{\mathrm{pad}}` the zero-padded input (``flip=True`` returns this reversed
+    along the kernel's spatial axes).
+
     ``local_conv_grad_weight(G, x, w.shape, ...)`` is ``d <local_conv(x, w, ...), G> / dw``:
     the kernel of location o receives the sum over the batch of ``G[n, f, o]`` times the
     window of o (zero where the window lies in the padding).
@@ -483,6 +503,9 @@ def local_conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, fl
     Returns
     -------
     ndarray, shape `weight_shape`
+        float32 when `grad_out` and `x` are float32 or float16, float64 otherwise (bool and
+        integers are promoted to float64, as in :func:`local_conv`; complex raises
+        TypeError).
 
     Raises
     ------
@@ -512,7 +535,11 @@ def local_conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, fl
 def local_conv_grad_bias(grad_out):
     r"""Gradient of :func:`local_conv` with respect to its bias.
 
-    ``grad_out`` summed over the batch.
+    .. math::
+
+        \mathrm{db}[f, o] = \sum_{n} G[n, f, o]
+
+    ``grad_out`` (``G``) summed over the batch.
 
     Parameters
     ----------
@@ -523,6 +550,8 @@ def local_conv_grad_bias(grad_out):
     Returns
     -------
     ndarray, shape (F, \*out)
+        float32 for float32 or float16 `grad_out`, float64 otherwise (bool and integers are
+        promoted to float64; complex raises TypeError).
 
     Raises
     ------
@@ -644,7 +673,8 @@ def tiled_conv(x, w, bias=None, *, stride=1, padding=0, flip=False, workers=None
     -------
     ndarray, shape (N, F, \*out)
         ``out = floor((in + before + after - k) / stride) + 1``; float32 when every input
-        is float32, float64 otherwise.
+        is float32 or float16, float64 otherwise (bool and integers are promoted to
+        float64; complex raises TypeError).
 
     Raises
     ------
@@ -716,6 +746,16 @@ def tiled_conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, flip
                           workers=None):
     r"""Gradient of :func:`tiled_conv` with respect to its input.
 
+    .. math::
+
+        \mathrm{dx}[n, c, i] = \sum_{f} \;
+            \sum_{o, m:\; o \cdot s + m - p_{\mathrm{before}} = i}
+            G[n, f, o] \, w[f, o \bmod T, c, m]
+
+    with ``G = grad_out``, ``s = stride``, ``p_before`` the padding before each spatial axis
+    and T the tiles, `w` in its layout (F, \*tiles, C, \*k) (``flip=True`` reads
+    ``w[f, o mod T, c, k - 1 - m]``).
+
     ``tiled_conv_grad_input(G, w, x.shape, ...)`` is ``d <tiled_conv(x, w, ...), G> / dx``:
     each output gradient ``G[n, f, o]`` is spread back over the window of o, weighted by the
     kernel ``w[f, o % tiles]`` that served it.
@@ -734,6 +774,9 @@ def tiled_conv_grad_input(grad_out, w, input_shape, *, stride=1, padding=0, flip
     Returns
     -------
     ndarray, shape `input_shape`
+        float32 when `grad_out` and `w` are float32 or float16, float64 otherwise (bool and
+        integers are promoted to float64, as in :func:`tiled_conv`; complex raises
+        TypeError).
 
     Raises
     ------
@@ -785,6 +828,15 @@ def tiled_conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, fl
                            workers=None):
     r"""Gradient of :func:`tiled_conv` with respect to its weights.
 
+    .. math::
+
+        \mathrm{dw}[f, t, c, m] = \sum_{n} \sum_{o:\; o \bmod T = t} G[n, f, o] \,
+            x_{\mathrm{pad}}[n, c, o \cdot s + m]
+
+    in the layout (F, \*tiles, C, \*k), with ``G = grad_out``, ``s = stride``, T the tiles
+    and :math:`x_{\mathrm{pad}}` the zero-padded input (``flip=True`` returns this reversed
+    along the kernel's spatial axes).
+
     ``tiled_conv_grad_weight(G, x, w.shape, ...)`` is ``d <tiled_conv(x, w, ...), G> / dw``:
     the kernel of tile position t receives the sum, over the batch and over every location
     ``o`` with ``o % tiles == t``, of ``G[n, f, o]`` times the window of o.
@@ -804,7 +856,9 @@ def tiled_conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, fl
     -------
     ndarray, shape `weight_shape`
         Kernels of tile positions that no location uses (tiles larger than the output)
-        get zeros.
+        get zeros. float32 when `grad_out` and `x` are float32 or float16, float64
+        otherwise (bool and integers are promoted to float64, as in :func:`tiled_conv`;
+        complex raises TypeError).
 
     Raises
     ------
@@ -861,7 +915,12 @@ def tiled_conv_grad_weight(grad_out, x, weight_shape, *, stride=1, padding=0, fl
 def tiled_conv_grad_bias(grad_out, tiles):
     r"""Gradient of :func:`tiled_conv` with respect to its bias.
 
-    ``grad_out`` summed over the batch and over the locations of each tile position.
+    .. math::
+
+        \mathrm{db}[f, t] = \sum_{n} \sum_{o:\; o \bmod T = t} G[n, f, o]
+
+    with T = `tiles`: ``grad_out`` (``G``) summed over the batch and over the locations of
+    each tile position.
 
     Parameters
     ----------
@@ -874,6 +933,8 @@ def tiled_conv_grad_bias(grad_out, tiles):
     Returns
     -------
     ndarray, shape (F, \*tiles)
+        float32 for float32 or float16 `grad_out`, float64 otherwise (bool and integers are
+        promoted to float64; complex raises TypeError).
 
     Raises
     ------

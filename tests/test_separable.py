@@ -292,6 +292,7 @@ def test_factors_nd_rank_one(dtype, rng):
 
 def test_factors_edge_cases():
     assert convlab.separable_factors(np.zeros((3, 4))) == []
+    assert convlab.separable_factors(np.zeros((3, 4)), rank=2) == []   # SPEC: a zero kernel returns []
     assert convlab.separable_factors(np.zeros((2, 2, 2))) == []
     (one,) = convlab.separable_factors([1.0, 2.0])
     assert len(one) == 1 and np.array_equal(one[0], [1.0, 2.0])
