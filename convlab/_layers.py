@@ -22,7 +22,7 @@ from convlab._validation import (
     normalize_shape,
     result_dtype,
 )
-from convlab._workers import resolve_workers, usable_cores
+from convlab._workers import threads_for, usable_cores
 
 __all__ = ["conv", "conv_grad_input", "conv_grad_weight", "conv_grad_bias", "conv_transpose"]
 
@@ -184,7 +184,9 @@ class _Threads:
     _controller = None
 
     def __init__(self, geometry, workers):
-        self.count = resolve_workers(workers)
+        g = geometry
+        self.count = threads_for(workers, g.batch * g.filters * g.rows
+                                 * math.prod(g.out_sizes))
         self.geometry = geometry
 
     def tile(self, itemsize, split=True):

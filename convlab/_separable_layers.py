@@ -24,7 +24,7 @@ from convlab._layers import (
 )
 from convlab._shapes import window_extents
 from convlab._validation import as_array, normalize_shape
-from convlab._workers import resolve_workers
+from convlab._workers import threads_for
 
 __all__ = ["separable_conv", "separable_conv_grad_input", "separable_conv_grad_weights",
            "separable_conv_grad_bias"]
@@ -142,6 +142,13 @@ def _lanes_serve(geometry, padded):
     return geometry.d <= 2 and padded[-1] <= _LANES_MAX_WIDTH
 
 
+def _threads(geometry, workers):
+    """Threads for a call: the passes cost k_1 + ... + k_d products per output and channel."""
+    g = geometry
+    return threads_for(workers, g.batch * g.filters * g.channels * sum(g.k_sizes)
+                       * math.prod(g.out_sizes))
+
+
 def _in_lanes(factor, lanes):
     """(F, C, k) -> (blocks, C, k, lanes): block b's lane l holds filter b * lanes + l (zero
     past F)."""
@@ -239,16 +246,16 @@ def separable_conv(x, ws, bias=None, *, stride=1, padding=0, dilation=1, flip=Fa
     y = _memory.empty(out_shape, dtype)
     if y.size == 0:
         return y
-    xp = _padded_input(x, geometry, padded, dtype, resolve_workers(workers))
+    threads = _threads(geometry, workers)
+    xp = _padded_input(x, geometry, padded, dtype, threads)
     y3 = y.reshape(geometry.batch, geometry.filters, -1)
     if _lanes_serve(geometry, padded):
         lanes = _separable.lane_width(dtype)
         _separable.forward_lanes(xp, _in_lanes(factors[1], lanes), _in_lanes(factors[2], lanes),
-                                 y3, *_plane(padded3, out3, strides3, dilations3),
-                                 resolve_workers(workers))
+                                 y3, *_plane(padded3, out3, strides3, dilations3), threads)
     else:
         _separable.forward(xp, *factors, y3, padded3, out3, strides3, dilations3,
-                           geometry.d < 3, resolve_workers(workers))
+                           geometry.d < 3, threads)
     if bias is not None:
         y += np.asarray(bias, dtype=dtype).reshape((-1,) + (1,) * geometry.d)
     return y
@@ -335,11 +342,11 @@ def separable_conv_grad_input(grad_out, ws, input_shape, *, stride=1, padding=0,
         # padding's products with the taps are not terms of the gradient: zeros only while
         # the taps are finite (a NaN tap takes the scatter below, as the definition does).
         _grad_input_by_forward(g, factors, dxp, geometry, dtype, padded3, out3, dilations3,
-                               resolve_workers(workers))
+                               _threads(geometry, workers))
     else:
         gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
         _separable.grad_input(gc, *factors, dxp, padded3, out3, strides3, dilations3,
-                              geometry.d < 3, resolve_workers(workers))
+                              geometry.d < 3, _threads(geometry, workers))
     if not direct:
         # the padding's gradient is dropped; trailing samples no window reads get zeros
         dxp = dxp.reshape((geometry.batch, geometry.channels) + padded)
@@ -429,9 +436,9 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
                   (geometry.batch, geometry.filters + 8) + geometry.out_sizes)  # g in lanes
     grads = [np.zeros(f.shape, dtype) for f in factors]
     if geometry.batch:
-        xp = _padded_input(x, geometry, padded, dtype, resolve_workers(workers))
+        threads = _threads(geometry, workers)
+        xp = _padded_input(x, geometry, padded, dtype, threads)
         gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
-        threads = resolve_workers(workers)
         if _lanes_serve(geometry, padded):
             lanes = _separable.lane_width(dtype)
             blocks = -(-geometry.filters // lanes)

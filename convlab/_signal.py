@@ -1,5 +1,6 @@
 """Signal-level correlation and convolution (SciPy's conventions) and their gradients."""
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from convlab._validation import (
     require_real,
     result_dtype,
 )
-from convlab._workers import resolve_workers
+from convlab._workers import threads_for
 
 __all__ = ["correlate", "convolve", "correlate_grad", "convolve_grad", "choose_method"]
 
@@ -129,7 +130,7 @@ def _forward(function, in1, in2, mode, method, stride, axes, workers, flip, rank
         raise ValueError(f"{function}: rank={rank!r} applies to method='separable' only; got "
                          f"method={method!r}")
     plan = _plan(function, in1, in2, mode, stride, axes, flip)
-    threads = resolve_workers(workers)
+    threads = threads_for(workers, math.prod(plan.out_shape) * plan.kernel.size)
     if not plan.axes:
         with _arithmetic_quietly():
             return np.asarray(plan.a * plan.kernel, dtype=plan.dtype)
@@ -170,7 +171,7 @@ def _gradient(function, grad_out, in1, in2, mode, stride, axes, workers, flip):
     if g.shape != plan.out_shape:
         raise ValueError(f"{function}: grad_out must have the forward result's shape {plan.out_shape}; "
                          f"got {g.shape}")
-    threads = resolve_workers(workers)
+    threads = threads_for(workers, math.prod(plan.out_shape) * plan.kernel.size)
     in1_shape = np.shape(in1)
     in2_shape = np.shape(in2)
     with _arithmetic_quietly():

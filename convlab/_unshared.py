@@ -44,7 +44,7 @@ from convlab._layers import (
 )
 from convlab._shapes import window_extents
 from convlab._validation import as_array, normalize_positive_ints, normalize_shape
-from convlab._workers import resolve_workers, usable_cores
+from convlab._workers import threads_for, usable_cores
 
 __all__ = [
     "local_conv",
@@ -206,7 +206,8 @@ class _LocalPlan:
     def __init__(self, call, dtype, flip, workers):
         g = call.geometry
         self.call = call
-        self.threads = resolve_workers(workers)
+        self.threads = threads_for(workers, g.batch * g.filters * g.rows
+                                   * math.prod(g.out_sizes))
         lanes = _unshared.lanes(dtype)
         lead = (1,) * (3 - g.d)
         # the extent of the padded input that the windows read (trailing samples that no

@@ -82,6 +82,22 @@ def resolve_workers(workers):
     return count
 
 
+# Below this many multiply-adds per thread, a call runs on fewer threads (down to one):
+# starting and joining threads costs more than such work, and on a machine busy with other
+# processes a thread that waits at the end of a parallel loop for a descheduled one can wait
+# a whole time slice (milliseconds) for microseconds of work.
+_WORK_PER_THREAD = _WORK_PER_THREAD_DEFAULT = 1 << 20
+
+
+def threads_for(workers, work):
+    """The threads a call with `work` multiply-adds (or comparable steps) uses out of
+    ``workers`` (None, or an int as :func:`resolve_workers` takes it): at least
+    ``_WORK_PER_THREAD`` each, at least one. Results do not depend on it: every kernel gives
+    the same bits at any thread count."""
+    count = resolve_workers(workers)
+    return max(1, min(count, int(work // _WORK_PER_THREAD)))
+
+
 @contextlib.contextmanager
 def set_workers(workers):
     """Context manager setting the default number of threads for convlab calls.

@@ -62,3 +62,13 @@ def legacy_printoptions():
     with np.printoptions(legacy=False):
         yield
 
+
+
+@pytest.fixture(autouse=True)
+def _threads_on_small_problems(monkeypatch):
+    """convlab runs small problems on fewer threads (convlab._workers.threads_for): the tests'
+    problems are small, so that the threaded paths of every kernel are exercised here the
+    threshold is lifted (tests/test_threads.py checks the threshold itself)."""
+    from convlab import _workers
+
+    monkeypatch.setattr(_workers, "_WORK_PER_THREAD", 1)

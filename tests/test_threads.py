@@ -219,6 +219,28 @@ def test_counts_above_the_cores_are_capped():
         assert n == CORES
 
 
+def test_small_problems_run_on_fewer_threads(monkeypatch):
+    """Calls give each thread at least _WORK_PER_THREAD multiply-adds (down to one thread),
+    whatever `workers` asks; with the threshold at its real value (the autouse fixture of
+    conftest lifts it for the other tests) a tiny problem runs serially and a large one on
+    every core asked for."""
+    from convlab import _workers
+
+    monkeypatch.setattr(_workers, "_WORK_PER_THREAD", _workers._WORK_PER_THREAD_DEFAULT)
+    per_thread = _workers._WORK_PER_THREAD
+    assert per_thread > 1
+    assert _workers.threads_for(None, 0) == 1
+    assert _workers.threads_for(None, per_thread - 1) == 1
+    assert _workers.threads_for(None, 10**12) == CORES
+    assert _workers.threads_for(1, 10**12) == 1
+    if CORES >= 2:
+        assert _workers.threads_for(None, 2 * per_thread) == 2
+    with convlab.set_workers(1):
+        assert _workers.threads_for(None, 10**12) == 1
+    with pytest.raises(ValueError, match="workers"):
+        _workers.threads_for(0, 10**12)
+
+
 def _run_in_forked_child(work, timeout=60.0):
     """Exit code of ``work()`` run in a forked child (2 for an exception), or None if the
     child has not finished within `timeout` seconds (it is then killed)."""
