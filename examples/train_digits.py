@@ -2,9 +2,9 @@
 
 The network is LeNet's shape scaled to 8 x 8 images::
 
-    conv 3 x 3 (8 filters) -> ReLU -> max-pool 2 x 2
-    -> conv 3 x 3 (16 filters) -> ReLU -> max-pool 2 x 2
-    -> dense (64 -> 10) -> softmax
+    conv 3 x 3 (16 filters) -> ReLU -> max-pool 2 x 2
+    -> conv 3 x 3 (32 filters) -> ReLU -> max-pool 2 x 2
+    -> dense (128 -> 10) -> softmax
 
 written with numpy and convlab only: every layer's forward pass and every gradient
 (input, weight and bias) is a convlab call -- ``conv`` / ``conv_grad_input`` /
@@ -160,12 +160,15 @@ def build(first_layer="conv", seed=0, dtype=np.float32):
     "tiled"."""
     if first_layer not in FIRST_LAYERS:
         raise ValueError(f"first_layer must be one of {FIRST_LAYERS}; got {first_layer!r}")
-    rng = np.random.default_rng(seed)
+    # one generator per layer, so that the layers after the first start from the same
+    # weights whatever the first layer is
+    first_rng, second_rng, dense_rng = (np.random.default_rng(s)
+                                        for s in np.random.SeedSequence(seed).spawn(3))
     first = {"conv": Conv, "local": Local, "tiled": Tiled}[first_layer]
     return [
-        first(rng, 1, 16, 3, 1, 8, dtype), ReLU(), MaxPool(),        # 8 x 8 -> 4 x 4
-        Conv(rng, 16, 32, 3, 1, 4, dtype), ReLU(), MaxPool(),        # 4 x 4 -> 2 x 2
-        Conv(rng, 32, 10, 2, 0, 2, dtype),                           # dense: 128 -> 10
+        first(first_rng, 1, 16, 3, 1, 8, dtype), ReLU(), MaxPool(),  # 8 x 8 -> 4 x 4
+        Conv(second_rng, 16, 32, 3, 1, 4, dtype), ReLU(), MaxPool(), # 4 x 4 -> 2 x 2
+        Conv(dense_rng, 32, 10, 2, 0, 2, dtype),                     # dense: 128 -> 10
     ]
 
 
@@ -236,9 +239,9 @@ def torch_seconds_per_epoch(epochs=3, batch=32, lr=0.05, momentum=0.9, seed=0, t
     (x_train, y_train), _ = load_split(seed=0)
     torch.manual_seed(seed)
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(16, 10, 2), torch.nn.Flatten())
+        torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 10, 2), torch.nn.Flatten())
     optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     x_all, y_all = torch.from_numpy(x_train), torch.from_numpy(y_train)
     rng = np.random.default_rng(seed + 1)
