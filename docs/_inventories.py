@@ -24,6 +24,8 @@ PROJECTS = {
         ("numpy.linalg.svd", "py:function", "reference/generated/numpy.linalg.svd.html"),
         ("numpy.lib.stride_tricks.sliding_window_view", "py:function",
          "reference/generated/numpy.lib.stride_tricks.sliding_window_view.html"),
+        ("numpy.pad", "py:function", "reference/generated/numpy.pad.html"),
+        ("numpy.result_type", "py:function", "reference/generated/numpy.result_type.html"),
     ]),
     "scipy": ("https://docs.scipy.org/doc/scipy/", "stable", [
         ("scipy.signal", "py:module", "reference/signal.html"),
@@ -39,12 +41,14 @@ PROJECTS = {
         ("torch", "py:module", "index.html"),
         ("torch.nn.functional", "py:module", "nn.functional.html"),
         ("torch.Tensor.unfold", "py:method", "generated/torch.Tensor.unfold.html"),
+        ("torch.set_num_threads", "py:function", "generated/torch.set_num_threads.html"),
+        ("torch.einsum", "py:function", "generated/torch.einsum.html"),
     ] + [(f"torch.nn.functional.{name}", "py:function",
           f"generated/torch.nn.functional.{name}.html")
          for name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                       "conv_transpose3d", "unfold", "max_pool1d", "max_pool2d", "max_pool3d",
                       "avg_pool1d", "avg_pool2d", "avg_pool3d", "lp_pool1d", "lp_pool2d",
-                      "lp_pool3d", "cross_entropy")]
+                      "lp_pool3d", "cross_entropy", "pad")]
       + [(f"torch.nn.{name}", "py:class", f"generated/torch.nn.{name}.html")
          for name in ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d", "MaxPool2d",
                       "AvgPool2d", "LPPool2d")]),
