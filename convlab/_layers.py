@@ -173,9 +173,10 @@ class _Threads:
     positions), each task calling a single-threaded BLAS. Small batches are cut into more
     tiles so that every thread has work.
 
-    While any call is inside the block, BLAS is pinned to one thread (so that the tasks do
-    not oversubscribe the cores); the first call in pins it and the last one out restores
-    the previous setting, however calls from several Python threads interleave.
+    While any call with more than one thread is inside the block, BLAS is pinned to one
+    thread (so that the tasks do not oversubscribe the cores); the first call in pins it and
+    the last one out restores the previous setting, however calls from several Python
+    threads interleave.
     """
 
     _lock = threading.Lock()
@@ -204,6 +205,11 @@ class _Threads:
         return tile
 
     def __enter__(self):
+        # one thread: its BLAS calls may use BLAS's own threads (nothing to oversubscribe),
+        # and small calls skip the cost of pinning
+        self.pinning = self.count > 1
+        if not self.pinning:
+            return self
         with _Threads._lock:
             if _Threads._pinned == 0:
                 if _Threads._controller is None:
@@ -215,6 +221,8 @@ class _Threads:
         return self
 
     def __exit__(self, *exc):
+        if not self.pinning:
+            return False
         with _Threads._lock:
             _Threads._pinned -= 1
             if _Threads._pinned == 0:
