@@ -132,7 +132,7 @@ def _real_dtype(function, named):
 
 def _check_memory(function, dtype, *shapes):
     """MemoryError before allocating a result and working copies that cannot fit."""
-    elements = sum(float(np.prod(shape, dtype=np.float64)) for shape in shapes)
+    elements = sum(math.prod(shape) for shape in shapes)        # exact Python integers
     check_memory(elements * dtype.itemsize + _WORKSPACE_BYTES,
                  f"{function} (its result and working copies)")
 
@@ -216,7 +216,13 @@ class _Threads:
                     from threadpoolctl import ThreadpoolController
 
                     _Threads._controller = ThreadpoolController()
-                _Threads._limit = _Threads._controller.limit(limits=1, user_api="blas")
+                # the BLAS libraries' own setters (threadpoolctl's limit() would first read
+                # every library's full description, on every call)
+                _Threads._limit = [(lib, lib.num_threads)
+                                   for lib in _Threads._controller.lib_controllers
+                                   if lib.user_api == "blas"]
+                for lib, _ in _Threads._limit:
+                    lib.set_num_threads(1)
             _Threads._pinned += 1
         return self
 
@@ -226,7 +232,8 @@ class _Threads:
         with _Threads._lock:
             _Threads._pinned -= 1
             if _Threads._pinned == 0:
-                _Threads._limit.restore_original_limits()
+                for lib, count in _Threads._limit:
+                    lib.set_num_threads(count)
                 _Threads._limit = None
         return False
 

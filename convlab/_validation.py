@@ -4,6 +4,7 @@ Every public function goes through these helpers, so that every error names the 
 what was expected and what was given, and is raised before any work is done.
 """
 
+import functools
 import numbers
 import operator
 import os
@@ -129,6 +130,7 @@ def normalize_positive_ints(value, count, name):
     return values
 
 
+@functools.lru_cache(maxsize=None)
 def physical_memory_bytes():
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
