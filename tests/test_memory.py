@@ -92,6 +92,21 @@ def test_limit_is_respected_and_zero_disables(fresh_pool):
     assert 0 < _memory.pooled_bytes() <= BIG * 8 + 64
 
 
+def test_a_pool_full_of_other_sizes_makes_room(fresh_pool):
+    """Blocks of sizes no longer asked for do not keep new sizes out: the one given back
+    longest ago is released, the new block is kept and reused."""
+    old_size = 2 * BIG
+    stale = [_memory.empty((old_size,), np.float64) for _ in range(_memory.POOL_SLOTS)]
+    del stale                                   # the pool is full of blocks of old_size
+    assert _memory.pooled_bytes() >= _memory.POOL_SLOTS * old_size * 8
+    y = _memory.empty((BIG,), np.float64)       # too small to take an old block
+    where = _address(y)
+    del y                                       # kept, in place of the oldest block
+    z = _memory.empty((BIG,), np.float64)
+    assert _address(z) == where
+    assert _memory.pooled_bytes() <= _memory.POOL_SLOTS * old_size * 8
+
+
 def test_threads_allocating_and_freeing_together(fresh_pool):
     errors = []
 

@@ -5,7 +5,8 @@ fault and a page clearing per 4 KiB: for a 2048 x 2048 float64 image that is as 
 computing a 3 x 3 correlation of it. Results allocated through :func:`empty` carry this
 module's numpy memory handler; when such an array is freed, a block of at least
 ``MIN_BLOCK`` bytes goes back into a small pool (at most ``SLOTS`` blocks and ``limit``
-bytes) instead of to the system, and the next request of about that size takes it again.
+bytes; when full, the block given back longest ago is released to make room) instead of
+to the system, and the next request of about that size takes it again.
 Smaller blocks go straight to ``malloc`` / ``free``, which recycle them already.
 
 Every block starts with a header holding its capacity, so a block is recognised whatever
@@ -76,9 +77,12 @@ cdef enum:
     MIN_BLOCK = 8 << 20
 
 MIN_POOLED_BYTES = MIN_BLOCK
+POOL_SLOTS = SLOTS
 
 cdef void* pooled[SLOTS]
 cdef size_t pooled_capacity[SLOTS]
+cdef unsigned long long pooled_stamp[SLOTS]     # when each block was given back
+cdef unsigned long long pool_clock = 0
 cdef size_t pool_limit = 0
 cdef PyThread_type_lock pool_lock = NULL
 cdef PyDataMem_Handler handler
@@ -111,22 +115,44 @@ cdef void* take_pooled(size_t size) noexcept nogil:
 
 
 cdef bint give_back(char* block, size_t capacity) noexcept nogil:
-    # Keep `block` in the pool if a slot and the byte limit allow; True if kept.
-    cdef int s, empty = -1
-    cdef size_t kept = 0
+    # Keep `block` in the pool, making room by releasing the blocks given back longest ago
+    # when the slots or the byte limit run out: a pool left full of blocks of sizes no
+    # longer asked for would otherwise send every new size to fresh pages. True if kept.
+    cdef int s, empty, oldest, dropped = 0
+    cdef size_t kept
+    cdef void* drop[SLOTS]
     cdef bint stored = False
+    global pool_clock
     if pool_lock == NULL:
         return False
     PyThread_acquire_lock(pool_lock, WAIT_LOCK)
-    for s in range(SLOTS):
-        kept += pooled_capacity[s]
-        if pooled[s] == NULL and empty < 0:
-            empty = s
-    if empty >= 0 and kept + capacity <= pool_limit:
+    if capacity <= pool_limit:
+        while True:
+            kept = 0
+            empty = -1
+            oldest = -1
+            for s in range(SLOTS):
+                kept += pooled_capacity[s]
+                if pooled[s] == NULL:
+                    if empty < 0:
+                        empty = s
+                elif oldest < 0 or pooled_stamp[s] < pooled_stamp[oldest]:
+                    oldest = s
+            if empty >= 0 and kept + capacity <= pool_limit:
+                break
+            # (oldest >= 0 here: with every slot empty, kept is 0 and the block fits)
+            drop[dropped] = pooled[oldest]
+            dropped += 1
+            pooled[oldest] = NULL
+            pooled_capacity[oldest] = 0
+        pool_clock += 1
         pooled[empty] = block
         pooled_capacity[empty] = capacity
+        pooled_stamp[empty] = pool_clock
         stored = True
     PyThread_release_lock(pool_lock)
+    for s in range(dropped):
+        free(drop[s])
     return stored
 
 
@@ -195,6 +221,7 @@ def _init():
     for s in range(SLOTS):
         pooled[s] = NULL
         pooled_capacity[s] = 0
+        pooled_stamp[s] = 0
     pool_lock = PyThread_allocate_lock()
     if pool_lock == NULL:
         raise MemoryError("convlab: cannot allocate the result pool's lock")
