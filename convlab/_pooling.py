@@ -30,7 +30,7 @@ from convlab._validation import (
     normalize_positive_ints,
     normalize_shape,
 )
-from convlab._workers import resolve_workers
+from convlab._workers import threads_for
 
 __all__ = ["max_pool", "avg_pool", "lp_pool", "max_pool_grad", "avg_pool_grad", "lp_pool_grad"]
 
@@ -80,10 +80,10 @@ class _Pool:
         return tuple(self.shape[:2]) + self.out_sizes
 
     def threads(self, workers):
-        """The threads to use out of `workers` (a resolved count): small problems run on
-        fewer, down to one."""
+        """The threads to use out of `workers` (the argument): small problems run on fewer,
+        down to one (convlab's one rule, counted here in input samples)."""
         samples = self.planes * math.prod(self.shape[2:])
-        return max(1, min(workers, samples // _SAMPLES_PER_THREAD))
+        return threads_for(workers, samples, _SAMPLES_PER_THREAD)
 
     @property
     def overlapping(self):
@@ -158,13 +158,13 @@ def _forward(function, x, size, stride, padding, workers, op, power=1.0, include
     x = as_array(x, "x")
     dtype = _real_dtype(function, [("x", x)])
     geo = _geometry(function, x.shape, size, stride, padding)
-    threads = resolve_workers(workers)
+    threads = geo.threads(workers)
     _check_memory(function, dtype, geo.out_shape, [x])
     y = _memory.empty(geo.out_shape, dtype)
     if y.size == 0:
         return y
     _pooling.forward(_planes(x, dtype, geo.planes_in()), y.reshape(geo.planes_out()),
-                     *geo.windows(), op, power, include_pad, _VECTORS, geo.threads(threads))
+                     *geo.windows(), op, power, include_pad, _VECTORS, threads)
     return y
 
 
@@ -176,7 +176,7 @@ def _gradient_inputs(function, grad_out, x, size, stride, padding, workers):
     geo = _geometry(function, x.shape, size, stride, padding)
     _check_shape(function, "grad_out", g, geo.out_shape,
                  f"the forward output for x.shape={geo.shape}")
-    return g, x, dtype, geo, resolve_workers(workers)
+    return g, x, dtype, geo, geo.threads(workers)
 
 
 def _gradient_kernel(geo):
@@ -202,7 +202,6 @@ def _backward(function, g, x, geo, dtype, threads, op, power=1.0, include_pad=Tr
     x4 = _planes(x, dtype, geo.planes_in()) if x is not None else np.empty((0, 0, 0, 0), dtype)
     dx4 = dx.reshape(geo.planes_in())
     windows = geo.windows()
-    threads = geo.threads(threads)
     if kernel == "cells":
         _pooling.backward_cells(g4, x4, dx4, *windows, op, power, include_pad, _VECTORS, threads)
     elif kernel == "scatter":
@@ -575,9 +574,8 @@ def avg_pool_grad(grad_out, input_shape, size, *, stride=None, padding=0,
     geo = _geometry("avg_pool_grad", input_shape, size, stride, padding, name="input_shape")
     _check_shape("avg_pool_grad", "grad_out", g, geo.out_shape,
                  f"the forward output for input_shape={geo.shape}")
-    threads = resolve_workers(workers)
-    return _backward("avg_pool_grad", g, None, geo, dtype, threads, _pooling.OP_MEAN,
-                     include_pad=bool(count_include_pad))
+    return _backward("avg_pool_grad", g, None, geo, dtype, geo.threads(workers),
+                     _pooling.OP_MEAN, include_pad=bool(count_include_pad))
 
 
 def lp_pool_grad(grad_out, x, size, p=2, *, stride=None, padding=0, workers=None):

@@ -89,13 +89,14 @@ def resolve_workers(workers):
 _WORK_PER_THREAD = _WORK_PER_THREAD_DEFAULT = 1 << 20
 
 
-def threads_for(workers, work):
-    """The threads a call with `work` multiply-adds (or comparable steps) uses out of
-    ``workers`` (None, or an int as :func:`resolve_workers` takes it): at least
-    ``_WORK_PER_THREAD`` each, at least one. Results do not depend on it: every kernel gives
-    the same bits at any thread count."""
+def threads_for(workers, work, per_thread=None):
+    """The threads a call with `work` units uses out of ``workers`` (None, or an int as
+    :func:`resolve_workers` takes it): at least `per_thread` units each (by default
+    ``_WORK_PER_THREAD`` multiply-adds), at least one thread. Results do not depend on it:
+    every kernel gives the same bits at any thread count."""
     count = resolve_workers(workers)
-    return max(1, min(count, int(work // _WORK_PER_THREAD)))
+    per_thread = _WORK_PER_THREAD if per_thread is None else per_thread
+    return max(1, min(count, int(work // per_thread)))
 
 
 @contextlib.contextmanager

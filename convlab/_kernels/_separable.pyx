@@ -312,6 +312,13 @@ cdef struct Passes:
     bint leading             # axis 0 is the added axis of a 1-D or 2-D problem
 
 
+cdef inline bint windows_fit(Py_ssize_t padded, Py_ssize_t out, Py_ssize_t stride,
+                             Py_ssize_t dilation, Py_ssize_t k) noexcept nogil:
+    # the windows of `out` outputs stay inside `padded` samples
+    return (out >= 1 and stride >= 1 and dilation >= 1 and k >= 1
+            and padded >= (out - 1) * stride + (k - 1) * dilation + 1)
+
+
 cdef Passes make_passes(tuple padded, tuple out, tuple strides, tuple dilations,
                         const real_t[:, :, ::1] w0, const real_t[:, :, ::1] w1,
                         const real_t[:, :, ::1] w2, bint leading_axis) except *:
@@ -326,8 +333,7 @@ cdef Passes make_passes(tuple padded, tuple out, tuple strides, tuple dilations,
         G.dl[t] = dilations[t]
     G.k[0], G.k[1], G.k[2] = w0.shape[2], w1.shape[2], w2.shape[2]
     for t in range(3):
-        if G.O.n[t] < 1 or G.s[t] < 1 or G.dl[t] < 1 or G.k[t] < 1 or \
-                G.P.n[t] < (G.O.n[t] - 1) * G.s[t] + (G.k[t] - 1) * G.dl[t] + 1:
+        if not windows_fit(G.P.n[t], G.O.n[t], G.s[t], G.dl[t], G.k[t]):
             raise ValueError("separable kernels: the windows reach outside the padded input")
     if leading_axis and (G.P.n[0] != 1 or G.O.n[0] != 1 or G.k[0] != 1 or not _all_ones(w0)):
         raise ValueError("separable kernels: axis 0 is not an added leading axis")
@@ -575,8 +581,7 @@ cdef Plane make_plane(tuple padded, tuple out, tuple strides, tuple dilations, P
         G.dl[t] = dilations[t]
     G.k[0], G.k[1] = k1, k2
     for t in range(2):
-        if G.O[t] < 1 or G.s[t] < 1 or G.dl[t] < 1 or G.k[t] < 1 or \
-                G.P[t] < (G.O[t] - 1) * G.s[t] + (G.k[t] - 1) * G.dl[t] + 1:
+        if not windows_fit(G.P[t], G.O[t], G.s[t], G.dl[t], G.k[t]):
             raise ValueError("separable lane kernels: the windows reach outside the padded input")
     return G
 
@@ -675,8 +680,7 @@ def to_lanes(const real_t[:, :, ::1] g, real_t[:, :, ::1] gl, int num_threads):
 def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
                        const real_t[:, :, :, ::1] w1, const real_t[:, :, :, ::1] w2,
                        real_t[:, :, :, ::1] dw1, real_t[:, :, :, ::1] dw2, tuple padded,
-                       tuple out, tuple strides, tuple dilations, int num_threads,
-                       Py_ssize_t group=CHANNEL_GROUP):
+                       tuple out, tuple strides, tuple dilations, int num_threads):
     """The factors' gradients in lanes, dw1 / dw2 (blocks, C, k, lanes) as w1 / w2: gl the
     output gradient in lanes (N, blocks, O1 O2 lanes, from to_lanes), xp (N, C, P1 P2). One
     task per (block of filters, group of CHANNEL_GROUP channels), the images summed in
@@ -697,7 +701,7 @@ def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
     cdef size_t per_thread = b_size + 4 * row_size      # b, 4 rows of c
     cdef Py_ssize_t pointers = G.k[0] + 3
     cdef Py_ssize_t thread_count = max(num_threads, 1), task, block, c
-    cdef Py_ssize_t groups = (channels + group - 1) // group
+    cdef Py_ssize_t groups = (channels + CHANNEL_GROUP - 1) // CHANNEL_GROUP
     cdef void* memory
     cdef const real_t** row_pointers
     cdef Py_ssize_t* taps
@@ -720,12 +724,12 @@ def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
         with nogil:
             for task in prange(blocks * groups, num_threads=num_threads, schedule='dynamic'):
                 block = task // groups
-                c = (task % groups) * group
+                c = (task % groups) * CHANNEL_GROUP
                 b = buffers + threadid() * per_thread
                 if real_t is float:
                     convlab_sepv_weights_task_float(
                         &xp[0, c, 0], channels * G.P[0] * G.P[1],
-                        min(group, channels - c), &gl[0, block, 0],
+                        min(CHANNEL_GROUP, channels - c), &gl[0, block, 0],
                         blocks * G.O[0] * G.O[1] * lanes, images, G.P[0], G.P[1],
                         &w1[block, c, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, c, 0, 0],
                         G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], b, b + b_size,
@@ -734,7 +738,7 @@ def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
                 else:
                     convlab_sepv_weights_task_double(
                         &xp[0, c, 0], channels * G.P[0] * G.P[1],
-                        min(group, channels - c), &gl[0, block, 0],
+                        min(CHANNEL_GROUP, channels - c), &gl[0, block, 0],
                         blocks * G.O[0] * G.O[1] * lanes, images, G.P[0], G.P[1],
                         &w1[block, c, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, c, 0, 0],
                         G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], b, b + b_size,
