@@ -72,3 +72,15 @@ def _threads_on_small_problems(monkeypatch):
     from convlab import _workers
 
     monkeypatch.setattr(_workers, "_WORK_PER_THREAD", 1)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """PyTorch on one thread for a module of PyTorch oracles: the comparisons time nothing,
+    and torch's threads would only compete with convlab's."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -40,12 +40,8 @@ CASES = [(d, i) for d in (1, 2, 3) for i in range(len(CONFIGS[d]))]
 CASE_ID = lambda case: f"d{case[0]}-{CONFIGS[case[0]][case[1]]}"  # noqa: E731
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# torch on one thread while this module runs (conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _torch_kw(d, size, stride, padding):

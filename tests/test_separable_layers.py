@@ -160,10 +160,22 @@ def test_nan_reaches_exactly_the_outputs_it_touches(d, rng):
             np.testing.assert_array_equal(np.isnan(g), np.isnan(want))
 
 
+FD_CASES = {
+    # a stride: the plane kernels' scattered input gradient
+    "strided": (lambda d: dict(stride=(2,) + (1,) * (d - 1), padding="same"), None),
+    # stride 1 with 7- and 5-tap factors: the lane kernels' unrolled passes, the input
+    # gradient as a forward pass over the padded output gradient
+    "stride1": (lambda d: dict(padding="same"), {1: (7,), 2: (7, 5), 3: (3, 2, 3)}),
+}
+
+
+@pytest.mark.parametrize("case", list(FD_CASES))
 @pytest.mark.parametrize("d", [1, 2, 3])
-def test_finite_differences_and_adjoint(d, rng):
-    kw = dict(stride=(2,) + (1,) * (d - 1), padding="same")
-    x, ws, _ = make(rng, d, np.float64, N=2, C=2, F=2)
+def test_finite_differences_and_adjoint(d, case, rng):
+    keywords_for, ks = FD_CASES[case]
+    kw = keywords_for(d)
+    x, ws, _ = make(rng, d, np.float64, N=2, C=2, F=2, ks=None if ks is None else ks[d],
+                    ins=None if ks is None else (9, 8, 7)[-d:])
     y = convlab.separable_conv(x, ws, **kw)
     G = random_array(rng, y.shape, np.float64)
     h = 2.0 ** -3

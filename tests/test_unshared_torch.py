@@ -31,12 +31,8 @@ FLOATS = (np.float32, np.float64)
 DTYPE_ID = lambda t: np.dtype(t).name  # noqa: E731
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# torch on one thread while this module runs (conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _padding_pairs(ins, ks, padding, stride):
