@@ -30,6 +30,7 @@ from convlab._separable import (
 )
 from convlab._separable_layers import (
     separable_conv,
+    separable_conv_backward,
     separable_conv_grad_bias,
     separable_conv_grad_input,
     separable_conv_grad_weights,
@@ -74,6 +75,7 @@ __all__ = [
     "separable_conv",
     "separable_conv_grad_input",
     "separable_conv_grad_weights",
+    "separable_conv_backward",
     "separable_conv_grad_bias",
     "max_pool",
     "avg_pool",

@@ -27,7 +27,7 @@ from convlab._validation import as_array, normalize_shape
 from convlab._workers import threads_for
 
 __all__ = ["separable_conv", "separable_conv_grad_input", "separable_conv_grad_weights",
-           "separable_conv_grad_bias"]
+           "separable_conv_grad_bias", "separable_conv_backward"]
 
 
 def _factors(function, ws):
@@ -328,37 +328,57 @@ def separable_conv_grad_input(grad_out, ws, input_shape, *, stride=1, padding=0,
                   (geometry.batch, geometry.filters) + reach)   # the padded output gradient
     if math.prod(input_shape) == 0:
         return np.zeros(input_shape, dtype)
-    inside, source = _window(geometry, padded)
-    dx = _memory.empty(input_shape, dtype)
-    direct = _covers(inside, padded) and _covers(source, input_shape)
-    if direct:
-        dxp = dx.reshape(geometry.batch, geometry.channels, -1)   # the kernel writes dx
-    else:
-        dxp = _memory.empty((geometry.batch, geometry.channels, math.prod(padded)), dtype)
-    if (_lanes_serve(geometry, padded) and all(s == 1 for s in geometry.strides)
-            and all(np.isfinite(f).all() for f in factors)):
-        # at stride 1 the adjoint is the forward pass over the output gradient padded by
-        # (k - 1) d on each side, with the factors flipped and channels in the lanes. The
-        # padding's products with the taps are not terms of the gradient: zeros only while
-        # the taps are finite (a NaN tap takes the scatter below, as the definition does).
+    dx, dxp = _input_gradient_buffers(geometry, padded, input_shape, dtype)
+    if _by_forward(geometry, padded, factors):
         _grad_input_by_forward(g, factors, dxp, geometry, dtype, padded3, out3, dilations3,
                                _threads(geometry, workers))
     else:
         gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
         _separable.grad_input(gc, *factors, dxp, padded3, out3, strides3, dilations3,
                               geometry.d < 3, _threads(geometry, workers))
-    if not direct:
-        # the padding's gradient is dropped; trailing samples no window reads get zeros
-        dxp = dxp.reshape((geometry.batch, geometry.channels) + padded)
-        lead = (slice(None), slice(None))
-        for axis, b in enumerate(source):
-            dx[lead + (slice(None),) * axis + (slice(b.stop, None),)] = 0
-        dx[lead + source] = dxp[lead + inside]
+    return _unpadded(dx, dxp, geometry, padded)
+
+
+def _input_gradient_buffers(geometry, padded, input_shape, dtype):
+    """dx, and the (N, C, prod(padded)) array the kernels write: a view of dx when the padded
+    extent is the input's (then _unpadded has nothing to do)."""
+    inside, source = _window(geometry, padded)
+    dx = _memory.empty(input_shape, dtype)
+    if _covers(inside, padded) and _covers(source, input_shape):
+        return dx, dx.reshape(geometry.batch, geometry.channels, -1)
+    return dx, _memory.empty((geometry.batch, geometry.channels, math.prod(padded)), dtype)
+
+
+def _unpadded(dx, dxp, geometry, padded):
+    """dx from the padded input's gradient dxp: the padding's gradient is dropped, trailing
+    samples no window reads get zeros."""
+    if np.shares_memory(dx, dxp):
+        return dx
+    inside, source = _window(geometry, padded)
+    dxp = dxp.reshape((geometry.batch, geometry.channels) + padded)
+    lead = (slice(None), slice(None))
+    for axis, b in enumerate(source):
+        dx[lead + (slice(None),) * axis + (slice(b.stop, None),)] = 0
+    dx[lead + source] = dxp[lead + inside]
     return dx
 
 
+def _by_forward(geometry, padded, factors):
+    """Whether the input gradient runs as a forward pass of the lane kernels.
+
+    At stride 1 the adjoint is the forward pass over the output gradient padded by (k - 1) d
+    on each side, with the factors flipped and channels in the lanes. The padding's
+    products with the taps are not terms of the gradient: zeros only while the taps are
+    finite (a NaN tap takes the scatter kernels, as the definition does)."""
+    return (_lanes_serve(geometry, padded) and all(s == 1 for s in geometry.strides)
+            and all(np.isfinite(f).all() for f in factors))
+
+
 def _grad_input_by_forward(g, factors, dxp, geometry, dtype, padded3, out3, dilations3,
-                           workers):
+                           workers, xl=None, dw2=None):
+    """The input gradient into dxp (see _by_forward); with xl, the input in channel lanes,
+    also the column factor's gradient, in partial sums per chunk of images into dw2 (see
+    _separable.forward_lanes)."""
     spread = [(k - 1) * d for k, d in zip((f.shape[2] for f in factors), dilations3)][1:]
     extents = tuple(o + 2 * e for o, e in zip(out3[1:], spread))
     gp = _embedded_planes(g, out3[1:], extents, spread, dtype, workers)
@@ -366,7 +386,7 @@ def _grad_input_by_forward(g, factors, dxp, geometry, dtype, padded3, out3, dila
     flipped = [np.ascontiguousarray(f.transpose(1, 0, 2)[..., ::-1]) for f in factors[1:]]
     _separable.forward_lanes(gp, _in_lanes(flipped[0], lanes), _in_lanes(flipped[1], lanes), dxp,
                              extents, padded3[1:], (1, 1), dilations3[1:], workers,
-                             (spread[1], spread[1] + out3[2]))
+                             (spread[1], spread[1] + out3[2]), xl, dw2)
 
 
 def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilation=1,
@@ -456,6 +476,133 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
     if flip:
         grads = [np.ascontiguousarray(gw[..., ::-1]) for gw in grads]
     return tuple(grads)
+
+
+# The fused backward sums the column factor's gradient in partial sums over at most this many
+# chunks of images (a number that depends on the batch only: the result does not depend on
+# the threads).
+_IMAGE_CHUNKS = 16
+
+
+def separable_conv_backward(grad_out, x, ws, *, stride=1, padding=0, dilation=1, flip=False,
+                            workers=None):
+    r"""Input and factor gradients of :func:`separable_conv` in one call.
+
+    Returns what :func:`separable_conv_grad_input` and :func:`separable_conv_grad_weights`
+    return, for the cost of fewer passes: at stride 1 in one and two spatial dimensions,
+    the output gradient passed along the rows with the row factor,
+
+    .. math::
+
+        G_1[n, f, c, i, j] = \sum_a ws_0[f, c, a] \, G[n, f, i - a \cdot \mathrm{dilation}, j],
+
+    is both the first pass of the input gradient and what the column factor's gradient
+    contracts with the input,
+
+    .. math::
+
+        \mathrm{dws}_1[f, c, b] = \sum_{n, i, j} G_1[n, f, c, i, j] \,
+            x_{\mathrm{pad}}[n, c, i, j + b \cdot \mathrm{dilation}],
+
+    so it is computed once (``G = grad_out``; a 1-D problem has only the column factor). In
+    the other cases (strides, 3-D, factors with NaN or infinity) it calls the two functions.
+    The bias gradient is :func:`separable_conv_grad_bias`.
+
+    Parameters
+    ----------
+    grad_out : array_like, shape (N, F, \*out)
+        Gradient of a scalar loss with respect to the output of :func:`separable_conv`.
+    x : array_like, shape (N, C, \*in)
+        The forward call's input.
+    ws : sequence of array_like
+        The forward call's factors.
+    stride, padding, dilation, flip, workers : optional
+        As in :func:`separable_conv`.
+
+    Returns
+    -------
+    grad_input : ndarray, shape (N, C, \*in)
+        As :func:`separable_conv_grad_input` returns, up to rounding.
+    grad_weights : tuple of ndarray
+        As :func:`separable_conv_grad_weights` returns, up to rounding (float32 when
+        `grad_out`, `x` and every factor are float32 or float16, float64 otherwise).
+
+    Raises
+    ------
+    ValueError
+        If `grad_out` does not have the forward output's shape, or as in
+        :func:`separable_conv`.
+    TypeError
+        On complex or non-numeric inputs.
+
+    See Also
+    --------
+    separable_conv_grad_input, separable_conv_grad_weights, separable_conv_grad_bias
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import convlab
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> ws = [np.ones((1, 1, 2)), np.ones((1, 1, 2))]
+    >>> dx, (g0, g1) = convlab.separable_conv_backward(np.ones((1, 1, 2, 2)), x, ws)
+    >>> dx
+    array([[[[1., 2., 1.],
+             [2., 4., 2.],
+             [1., 2., 1.]]]])
+    >>> g0, g1
+    (array([[[20., 44.]]]), array([[[28., 36.]]]))
+    """
+    name = "separable_conv_backward"
+    g = as_array(grad_out, "grad_out")
+    x = as_array(x, "x")
+    ws = _factors(name, ws)
+    dtype = _real_dtype(name, [("grad_out", g), ("x", x)]
+                        + [(f"ws[{i}]", w) for i, w in enumerate(ws)])
+    geometry = _call(name, x.shape, ws, stride, padding, dilation)
+    _check_shape(name, "grad_out", g, (geometry.batch, geometry.filters) + geometry.out_sizes,
+                 "the forward output")
+    factors, padded3, out3, strides3, dilations3, padded = _three_axes(geometry, ws, dtype, flip)
+    if not (geometry.batch and _by_forward(geometry, padded, factors)):
+        keywords = dict(stride=stride, padding=padding, dilation=dilation, flip=flip,
+                        workers=workers)
+        return (separable_conv_grad_input(g, ws, x.shape, **keywords),
+                separable_conv_grad_weights(g, x, ws, **keywords))
+    batch, filters, channels = geometry.batch, geometry.filters, geometry.channels
+    lanes = _separable.lane_width(dtype)
+    channel_blocks, filter_blocks = -(-channels // lanes), -(-filters // lanes)
+    reach = tuple(p + (w.shape[2] - 1) * dl for p, w, dl in zip(padded, ws, geometry.dilations))
+    _check_memory(name, dtype, x.shape, (batch, channels) + padded,     # dx, padded x
+                  (batch, channel_blocks * lanes) + padded,            # x in channel lanes
+                  (batch, filters) + reach,                            # padded grad_out
+                  (batch, filter_blocks * lanes) + geometry.out_sizes)  # grad_out in lanes
+    threads = _threads(geometry, workers)
+    xp = _padded_input(x, geometry, padded, dtype, threads)
+    xl = _memory.empty((batch, channel_blocks, xp.shape[2] * lanes), dtype)
+    _separable.to_lanes(xp, xl, threads)
+    per_chunk = -(-batch // min(batch, _IMAGE_CHUNKS))
+    chunks = -(-batch // per_chunk)
+    partial = _memory.empty((chunks, channel_blocks, filters, factors[2].shape[2], lanes), dtype)
+    dx, dxp = _input_gradient_buffers(geometry, padded, x.shape, dtype)
+    _grad_input_by_forward(g, factors, dxp, geometry, dtype, padded3, out3, dilations3,
+                           threads, xl, partial)
+    dx = _unpadded(dx, dxp, geometry, padded)
+    del xl
+    column = partial.sum(axis=0)                 # (channel blocks, F, k, lanes)
+    column = column.transpose(1, 0, 3, 2).reshape(filters, channel_blocks * lanes, -1)
+    grads = [np.ascontiguousarray(column[:, :channels])]
+    if geometry.d == 2:
+        gc = np.ascontiguousarray(g, dtype=dtype).reshape(batch, filters, -1)
+        gl = _memory.empty((batch, filter_blocks, gc.shape[2] * lanes), dtype)
+        _separable.to_lanes(gc, gl, threads)
+        packed = [_in_lanes(f, lanes) for f in factors[1:]]
+        row = np.empty_like(packed[0])
+        _separable.grad_weights_lanes(gl, xp, *packed, row, None,
+                                      *_plane(padded3, out3, strides3, dilations3), threads)
+        grads.insert(0, _from_lanes(row, filters))
+    if flip:
+        grads = [np.ascontiguousarray(gw[..., ::-1]) for gw in grads]
+    return dx, tuple(grads)
 
 
 def separable_conv_grad_bias(grad_out):

@@ -129,6 +129,7 @@ def test_separable_kernels_stay_inside_their_inputs(guarded, rng, dtype):
         g = guarded(y.shape, dtype, rng)
         convlab.separable_conv_grad_input(g, ws, x.shape, **kw)
         convlab.separable_conv_grad_weights(g, x, ws, **kw)
+        convlab.separable_conv_backward(g, x, ws, **kw)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -26,7 +26,10 @@ ISSUE_4_NAMES = {"local_conv", "local_conv_grad_input", "local_conv_grad_weight"
 ISSUE_5_NAMES = {"correlate_separable", "convolve_separable", "correlate_separable_grad",
                  "convolve_separable_grad", "separable_factors", "separable_conv",
                  "separable_conv_grad_input", "separable_conv_grad_weights",
-                 "separable_conv_grad_bias"}
+                 "separable_conv_grad_bias",
+                 # beyond SPEC §3.4: the input and factor gradients in one call, sharing a
+                 # pass (issue 5's P3 speed target is forward + gradients)
+                 "separable_conv_backward"}
 # SPEC §3.5, issue 6: pooling and its gradients.
 ISSUE_6_NAMES = {"max_pool", "avg_pool", "lp_pool", "max_pool_grad", "avg_pool_grad", "lp_pool_grad"}
 DOCUMENTED_UTILITIES = set()  # convlab/__init__.py (0.1.0.dev0) exports none besides the above

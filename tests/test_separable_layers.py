@@ -1,6 +1,7 @@
 """Separable convolution at the layer level (SPEC §3.4): separable_conv and its gradients
-against the plain-numpy oracle of tests/_layer_reference.py with the dense outer-product
-kernel, finite differences, the adjoint identity, hypothesis and the SPEC §4 errors."""
+(the three gradient functions and the fused separable_conv_backward) against the
+plain-numpy oracle of tests/_layer_reference.py with the dense outer-product kernel, finite
+differences, the adjoint identity, hypothesis and the SPEC §4 errors."""
 
 import numpy as np
 import pytest
@@ -77,14 +78,21 @@ def check_against_dense(x, ws, b, kw, dtype, rng):
     agW = conv_grad_weight_ref(np.abs(G), np.abs(x), W.shape, **kw)
     grads = convlab.separable_conv_grad_weights(G, x, ws, **kw)
     assert len(grads) == d
-    for i, (g, w) in enumerate(zip(grads, ws)):
+    # the fused backward: the same gradients, from the same oracle
+    fused_gx, fused_grads = convlab.separable_conv_backward(G, x, ws, **kw)
+    assert fused_gx.shape == x.shape and fused_gx.dtype == np.dtype(dtype)
+    assert_matches(fused_gx, conv_grad_input_ref(G, W, x.shape, **kw),
+                   bound(scale, dtype, W.shape[0] * W[0, 0].size + 2))
+    assert isinstance(fused_grads, tuple) and len(fused_grads) == d
+    for i, w in enumerate(ws):
         others = [np.ones_like(f) if j == i else f for j, f in enumerate(ws)]
         aothers = [np.ones_like(f) if j == i else np.abs(f) for j, f in enumerate(ws)]
         axes = tuple(2 + j for j in range(d) if j != i)
         want = (gW * dense_kernel(others)).sum(axis=axes)
         scale = (agW * dense_kernel(aothers)).sum(axis=axes)
-        assert g.shape == w.shape and g.dtype == np.dtype(dtype)
-        assert_matches(g, want, bound(scale, dtype, G.size + W[0, 0].size + 2))
+        for g in (grads[i], fused_grads[i]):
+            assert g.shape == w.shape and g.dtype == np.dtype(dtype)
+            assert_matches(g, want, bound(scale, dtype, G.size + W[0, 0].size + 2))
     gb = convlab.separable_conv_grad_bias(G)
     assert_matches(gb, G.astype(np.float64).sum(axis=(0,) + tuple(range(2, G.ndim))),
                    bound(np.abs(G).astype(np.float64).sum(axis=(0,) + tuple(range(2, G.ndim))), dtype, G.size))
@@ -145,6 +153,7 @@ def test_nan_reaches_exactly_the_outputs_it_touches(d, rng):
     gx = convlab.separable_conv_grad_input(G, ws, x.shape, **kw)
     np.testing.assert_array_equal(np.isnan(gx), np.isnan(conv_grad_input_ref(G, dense_kernel(ws), x.shape, **kw)))
     assert np.isnan(gx[:, 1]).any() and not np.isnan(gx[:, [0, 2]]).any()
+    np.testing.assert_array_equal(np.isnan(convlab.separable_conv_backward(G, x, ws, **kw)[0]), np.isnan(gx))
     # the factors' gradients: only the terms the definition has (no product of a NaN input
     # with an output-gradient row that does not exist)
     x = np.nan_to_num(x)
@@ -154,10 +163,12 @@ def test_nan_reaches_exactly_the_outputs_it_touches(d, rng):
         xs[spot] = np.nan
         W = dense_kernel(ws)
         gW = conv_grad_weight_ref(G, xs, W.shape, **kw)
+        fused = convlab.separable_conv_backward(G, xs, ws, **kw)[1]
         for i, g in enumerate(convlab.separable_conv_grad_weights(G, xs, ws, **kw)):
             others = [np.ones_like(f) if j == i else f for j, f in enumerate(ws)]
             want = (gW * dense_kernel(others)).sum(axis=tuple(2 + j for j in range(d) if j != i))
             np.testing.assert_array_equal(np.isnan(g), np.isnan(want))
+            np.testing.assert_array_equal(np.isnan(fused[i]), np.isnan(want))
 
 
 FD_CASES = {
@@ -182,6 +193,8 @@ def test_finite_differences_and_adjoint(d, case, rng):
     fd_x = central_difference_vjp(lambda a: conv_ref(a, dense_kernel(ws), **kw), x, G, h)
     assert_matches(convlab.separable_conv_grad_input(G, ws, x.shape, **kw), fd_x, 1e-9 * (1 + np.abs(fd_x).max()))
     grads = convlab.separable_conv_grad_weights(G, x, ws, **kw)
+    fused_gx, fused_grads = convlab.separable_conv_backward(G, x, ws, **kw)
+    assert_matches(fused_gx, fd_x, 1e-9 * (1 + np.abs(fd_x).max()))
     lhs = float(np.sum(y * G))
     for i, w in enumerate(ws):
         def f(v, i=i):
@@ -190,9 +203,12 @@ def test_finite_differences_and_adjoint(d, case, rng):
             return conv_ref(x, dense_kernel(factors), **kw)
 
         fd = central_difference_vjp(f, w, G, h)
-        assert_matches(grads[i], fd, 1e-9 * (1 + np.abs(fd).max()))
-        assert abs(lhs - float(np.sum(w * grads[i]))) <= 1e-10 * (1 + abs(lhs))
-    assert abs(lhs - float(np.sum(x * convlab.separable_conv_grad_input(G, ws, x.shape, **kw)))) <= 1e-10 * (1 + abs(lhs))
+        for g in (grads[i], fused_grads[i]):
+            assert_matches(g, fd, 1e-9 * (1 + np.abs(fd).max()))
+            # y is linear in each factor: <y, G> = <w_i, dL/dw_i>
+            assert abs(lhs - float(np.sum(w * g))) <= 1e-10 * (1 + abs(lhs))
+    for gx in (convlab.separable_conv_grad_input(G, ws, x.shape, **kw), fused_gx):
+        assert abs(lhs - float(np.sum(x * gx))) <= 1e-10 * (1 + abs(lhs))
 
 
 @st.composite
@@ -231,6 +247,18 @@ def test_hypothesis_against_dense(problem, seed):
     assert [g.shape for g in grads] == [w.shape for w in ws]
     if problem["N"] == 0:
         assert all(not np.any(g) for g in grads)
+    fused_gx, fused_grads = convlab.separable_conv_backward(G, x, ws, **kw)
+    assert_matches(fused_gx, conv_grad_input_ref(G, W, x.shape, **kw),
+                   bound(scale, dtype, W.shape[0] * W[0, 0].size + 2))
+    gW = conv_grad_weight_ref(G, x, W.shape, **kw)
+    agW = conv_grad_weight_ref(np.abs(G), np.abs(x), W.shape, **kw)
+    for i, (g, w) in enumerate(zip(fused_grads, ws)):
+        others = [np.ones_like(f) if j == i else f for j, f in enumerate(ws)]
+        aothers = [np.ones_like(f) if j == i else np.abs(f) for j, f in enumerate(ws)]
+        axes = tuple(2 + j for j in range(d) if j != i)
+        assert g.shape == w.shape and g.dtype == np.dtype(dtype)
+        assert_matches(g, (gW * dense_kernel(others)).sum(axis=axes),
+                       bound((agW * dense_kernel(aothers)).sum(axis=axes), dtype, G.size + W[0, 0].size + 2))
 
 
 def test_workers_and_layouts(rng):
@@ -243,6 +271,40 @@ def test_workers_and_layouts(rng):
         assert np.array_equal(convlab.separable_conv(view, [np.asfortranarray(w) for w in ws], b, padding=1), want)
     assert convlab.separable_conv(x.astype(np.int32), [w.astype(np.float32) for w in ws]).dtype == np.float64
     assert convlab.separable_conv(x.astype(np.float16), [w.astype(np.float16) for w in ws]).dtype == np.float32
+
+
+@pytest.mark.parametrize("N", [1, 16, 17, 35])
+def test_fused_backward_chunks_and_threads(N, rng):
+    """The fused backward sums the column factor's gradient over chunks of images (at most
+    16, of equal length but the last): batches below, at and past 16 images, a last chunk
+    shorter than the others, against the oracle; the result is the same bits for any
+    number of threads, and for any memory layout of the inputs."""
+    x, ws, b = make(rng, 2, np.float32, N=N, C=9, F=10, ins=(10, 12), ks=(3, 5))
+    check_against_dense(x, ws, b, dict(padding=1), np.float32, rng)
+    G = random_array(rng, (N, 10, 10, 10), np.float32)
+    want_gx, want = convlab.separable_conv_backward(G, x, ws, padding=1, workers=1)
+    for workers in (2, 3, -1):
+        gx, grads = convlab.separable_conv_backward(G, x, ws, padding=1, workers=workers)
+        assert np.array_equal(gx, want_gx) and all(np.array_equal(g, w) for g, w in zip(grads, want))
+    gx, grads = convlab.separable_conv_backward(np.asfortranarray(G), x.astype(">f4")[:, ::-1][:, ::-1],
+                                                [np.asfortranarray(w) for w in ws], padding=1)
+    assert np.array_equal(gx, want_gx) and all(np.array_equal(g, w) for g, w in zip(grads, want))
+
+
+def test_fused_backward_takes_the_separate_path_when_it_must(rng):
+    """Strides, 3-D problems and factors holding NaN or infinity are not fused: the result
+    is then exactly the two gradient functions'."""
+    cases = [(2, dict(stride=2)), (3, {}), (2, {"nan": True}), (1, dict(stride=3, padding=2))]
+    for d, kw in cases:
+        x, ws, _ = make(rng, d, np.float64, N=3, C=3, F=5)
+        kw = dict(kw)
+        if kw.pop("nan", False):
+            ws[0][1, 2, 0] = np.inf
+        G = random_array(rng, convlab.separable_conv(x, ws, **kw).shape, np.float64)
+        gx, grads = convlab.separable_conv_backward(G, x, ws, **kw)
+        np.testing.assert_array_equal(gx, convlab.separable_conv_grad_input(G, ws, x.shape, **kw))
+        for g, want in zip(grads, convlab.separable_conv_grad_weights(G, x, ws, **kw)):
+            np.testing.assert_array_equal(g, want)
 
 
 X = np.ones((2, 3, 6, 5))
@@ -261,6 +323,12 @@ ERRORS = {
                    ["grad_out", "(2, 4, 4, 4)"]),
     "grad_bias_ndim": (lambda: convlab.separable_conv_grad_bias(np.ones((2, 3))), ValueError,
                        ["separable_conv_grad_bias", "3, 4 or 5"]),
+    "backward_grad_shape": (lambda: convlab.separable_conv_backward(np.ones((2, 4, 3, 3)), X, WS), ValueError,
+                            ["separable_conv_backward", "grad_out", "(2, 4, 4, 4)"]),
+    "backward_factor_count": (lambda: convlab.separable_conv_backward(np.ones((2, 4, 4, 4)), X, WS[:1]),
+                              ValueError, ["separable_conv_backward", "1 in ws"]),
+    "backward_complex": (lambda: convlab.separable_conv_backward(np.ones((2, 4, 4, 4)), X + 0j, WS), TypeError,
+                         ["separable_conv_backward", "complex"]),
 }
 
 

@@ -91,25 +91,27 @@ cdef extern from "_separable_lanes.h" nogil:
         Py_ssize_t hi, const float* w1,
         Py_ssize_t k1, Py_ssize_t s1, Py_ssize_t d1, const float* w2, Py_ssize_t k2,
         Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, float* a, float* ys,
-        float* y, Py_ssize_t plane, Py_ssize_t nf)
+        float* y, Py_ssize_t plane, Py_ssize_t nf, const float* xl, Py_ssize_t xl_row,
+        float* dw2)
     void convlab_sepv_forward_task_double(
         const double* x, Py_ssize_t channels, Py_ssize_t P1, Py_ssize_t P2, Py_ssize_t lo,
         Py_ssize_t hi, const double* w1,
         Py_ssize_t k1, Py_ssize_t s1, Py_ssize_t d1, const double* w2, Py_ssize_t k2,
         Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, double* a, double* ys,
-        double* y, Py_ssize_t plane, Py_ssize_t nf)
-    void convlab_sepv_weights_task_float(
-        const float* x, Py_ssize_t x_image, Py_ssize_t channels, const float* g,
-        Py_ssize_t g_image, Py_ssize_t images, Py_ssize_t P1, Py_ssize_t P2, const float* w1,
-        Py_ssize_t k1, Py_ssize_t s1, Py_ssize_t d1, const float* w2, Py_ssize_t k2,
-        Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, float* b, float* c,
-        const float** rows, Py_ssize_t* taps, float* dw1, float* dw2)
-    void convlab_sepv_weights_task_double(
-        const double* x, Py_ssize_t x_image, Py_ssize_t channels, const double* g,
-        Py_ssize_t g_image, Py_ssize_t images, Py_ssize_t P1, Py_ssize_t P2, const double* w1,
-        Py_ssize_t k1, Py_ssize_t s1, Py_ssize_t d1, const double* w2, Py_ssize_t k2,
-        Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, double* b, double* c,
-        const double** rows, Py_ssize_t* taps, double* dw1, double* dw2)
+        double* y, Py_ssize_t plane, Py_ssize_t nf, const double* xl, Py_ssize_t xl_row,
+        double* dw2)
+    void convlab_sepv_factor_task_float(
+        const float* x, Py_ssize_t x_image, Py_ssize_t x_plane, Py_ssize_t xr, Py_ssize_t xc,
+        Py_ssize_t channels, const float* g, Py_ssize_t g_image, Py_ssize_t gr, Py_ssize_t gc,
+        Py_ssize_t images, Py_ssize_t P2, const float* w1, Py_ssize_t k1, Py_ssize_t s1,
+        Py_ssize_t d1, Py_ssize_t k2, Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1,
+        Py_ssize_t O2, float* b, float* dw2)
+    void convlab_sepv_factor_task_double(
+        const double* x, Py_ssize_t x_image, Py_ssize_t x_plane, Py_ssize_t xr, Py_ssize_t xc,
+        Py_ssize_t channels, const double* g, Py_ssize_t g_image, Py_ssize_t gr, Py_ssize_t gc,
+        Py_ssize_t images, Py_ssize_t P2, const double* w1, Py_ssize_t k1, Py_ssize_t s1,
+        Py_ssize_t d1, Py_ssize_t k2, Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1,
+        Py_ssize_t O2, double* b, double* dw2)
 
 
 cdef void apply_pass(const real_t* src, Shape3 shape, int axis, const real_t* w, Py_ssize_t k,
@@ -594,12 +596,20 @@ cdef size_t aligned_count(Py_ssize_t count, size_t itemsize) noexcept nogil:
 
 def forward_lanes(const real_t[:, :, ::1] xp, const real_t[:, :, :, ::1] w1,
                   const real_t[:, :, :, ::1] w2, real_t[:, :, ::1] y, tuple padded, tuple out,
-                  tuple strides, tuple dilations, int num_threads, tuple columns=None):
+                  tuple strides, tuple dilations, int num_threads, tuple columns=None,
+                  const real_t[:, :, ::1] xl=None, real_t[:, :, :, :, ::1] dw2=None):
     """y[n, f] = sum_c xp[n, c] passed along H with w1[., c] and along W with w2[., c];
     xp (N, C, P1 P2), y (N, F, O1 O2), w1 / w2 the factors in lanes: (blocks, C, k, lanes)
     with w[block, c, m, l] = factor[block * lanes + l, c, m] (zero past F). `columns`
     (lo, hi): xp is zero outside these columns and the taps are finite, so that the pass
-    along H skips them (their products are zeros)."""
+    along H skips them (their products are zeros).
+
+    The fused backward (stride 1, xp the padded output gradient, y the input gradient):
+    with xl, the forward input in lanes (N, blocks, O1 O2 lanes), the column factor's
+    gradient is computed from the pass along H (see forward_task), one partial sum per
+    chunk of images: dw2 (chunks, blocks, C, k2, lanes), chunk q summing images
+    [q per, (q + 1) per) in order, per = ceil(N / chunks) (the caller sums the chunks, so
+    that the result does not depend on the threads)."""
     cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], filters = y.shape[1]
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
     cdef Plane G = make_plane(padded, out, strides, dilations, w1.shape[2], w2.shape[2])
@@ -614,17 +624,42 @@ def forward_lanes(const real_t[:, :, ::1] xp, const real_t[:, :, :, ::1] w1,
             or xp.shape[2] != G.P[0] * G.P[1] or y.shape[0] != images
             or y.shape[2] != G.O[0] * G.O[1]):
         raise ValueError("separable lane kernels: the arrays do not match the geometry")
+    cdef const real_t* xl_data = NULL
+    cdef real_t* dw2_data = NULL
+    cdef real_t* dw2_task = NULL
+    cdef Py_ssize_t xl_image = 0, dw2_block = channels * G.k[1] * lanes
+    cdef Py_ssize_t per_unit = 1, units = images    # a task's images: one unless fused
+    if (xl is None) != (dw2 is None):
+        raise ValueError("separable lane kernels: xl and dw2 go together")
+    if xl is not None:
+        if images:
+            per_unit = (images + dw2.shape[0] - 1) // max(dw2.shape[0], 1)
+            units = (images + per_unit - 1) // per_unit
+        # the contraction reads xl[r][j + m d2] for j < hi - lo, m < k2
+        if (G.s[0] != 1 or G.s[1] != 1 or xl.shape[0] != images or xl.shape[1] != blocks
+                or xl.shape[2] != G.O[0] * G.O[1] * lanes
+                or hi - lo + (G.k[1] - 1) * G.dl[1] > G.O[1]
+                or dw2.shape[0] != units or dw2.shape[1] != blocks
+                or dw2.shape[2] != channels or dw2.shape[3] != G.k[1] or dw2.shape[4] != lanes):
+            raise ValueError("separable lane kernels: the fused arrays do not match the geometry")
+        if images and blocks:
+            xl_data = &xl[0, 0, 0]
+            dw2_data = &dw2[0, 0, 0, 0, 0]
+        xl_image = blocks * G.O[0] * G.O[1] * lanes
     cdef size_t a_size = aligned_count(CONVLAB_SEPV_STRIP * G.P[1] * lanes, sizeof(real_t))
     cdef size_t per_thread = a_size + aligned_count(CONVLAB_SEPV_STRIP * G.O[1] * lanes,
                                                     sizeof(real_t))
-    cdef Py_ssize_t thread_count = max(num_threads, 1), task, n, block, f0
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, unit, n, block, f0
     cdef void* memory
+    cdef const real_t* xl_task = NULL
     cdef real_t* buffers
     cdef real_t* a
     if images == 0 or filters == 0:
         return
     if channels == 0:
         y[:, :, :] = 0
+        if dw2 is not None:
+            dw2[...] = 0
         return
     memory = malloc(thread_count * per_thread * sizeof(real_t) + 64)
     if memory == NULL:
@@ -632,49 +667,92 @@ def forward_lanes(const real_t[:, :, ::1] xp, const real_t[:, :, :, ::1] w1,
     buffers = <real_t*>((<size_t>memory + 63) // 64 * 64)
     try:
         with nogil:
-            # a task is one image and a block of filters, all channels: no two tasks write
-            # the same output
-            for task in prange(images * blocks, num_threads=num_threads, schedule='dynamic'):
-                n = task // blocks
+            # a task is a block of filters over one image (a chunk of images when fused),
+            # all channels: no two tasks write the same output
+            for task in prange(units * blocks, num_threads=num_threads, schedule='dynamic'):
+                unit = task // blocks
                 block = task % blocks
                 f0 = block * lanes
                 a = buffers + threadid() * per_thread
-                if real_t is float:
-                    convlab_sepv_forward_task_float(
-                        &xp[n, 0, 0], channels, G.P[0], G.P[1], lo, hi, &w1[block, 0, 0, 0],
-                        G.k[0],
-                        G.s[0], G.dl[0], &w2[block, 0, 0, 0], G.k[1], G.s[1], G.dl[1], G.O[0],
-                        G.O[1], a, a + a_size, &y[n, f0, 0], G.O[0] * G.O[1],
-                        min(lanes, filters - f0))
-                else:
-                    convlab_sepv_forward_task_double(
-                        &xp[n, 0, 0], channels, G.P[0], G.P[1], lo, hi, &w1[block, 0, 0, 0],
-                        G.k[0],
-                        G.s[0], G.dl[0], &w2[block, 0, 0, 0], G.k[1], G.s[1], G.dl[1], G.O[0],
-                        G.O[1], a, a + a_size, &y[n, f0, 0], G.O[0] * G.O[1],
-                        min(lanes, filters - f0))
+                if xl_data != NULL:
+                    dw2_task = dw2_data + (unit * blocks + block) * dw2_block
+                    memset(dw2_task, 0, dw2_block * sizeof(real_t))
+                for n in range(unit * per_unit, min((unit + 1) * per_unit, images)):
+                    if xl_data != NULL:
+                        xl_task = xl_data + n * xl_image + block * G.O[0] * G.O[1] * lanes
+                    if real_t is float:
+                        convlab_sepv_forward_task_float(
+                            &xp[n, 0, 0], channels, G.P[0], G.P[1], lo, hi,
+                            &w1[block, 0, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, 0, 0, 0],
+                            G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], a, a + a_size,
+                            &y[n, f0, 0], G.O[0] * G.O[1], min(lanes, filters - f0), xl_task,
+                            G.O[1], dw2_task)
+                    else:
+                        convlab_sepv_forward_task_double(
+                            &xp[n, 0, 0], channels, G.P[0], G.P[1], lo, hi,
+                            &w1[block, 0, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, 0, 0, 0],
+                            G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], a, a + a_size,
+                            &y[n, f0, 0], G.O[0] * G.O[1], min(lanes, filters - f0), xl_task,
+                            G.O[1], dw2_task)
     finally:
         free(memory)
 
 
-def to_lanes(const real_t[:, :, ::1] g, real_t[:, :, ::1] gl, int num_threads):
+def to_lanes(const real_t[:, :, ::1] g, real_t[:, :, ::1] gl, int num_threads,
+             Py_ssize_t rows=0):
     """gl[n, block, i * lanes + l] = g[n, block * lanes + l, i] (zero past F); g (N, F, S),
-    gl (N, blocks, S lanes)."""
+    gl (N, blocks, S lanes). rows > 0: each plane of g (rows x S / rows) is also
+    transposed, gl[n, block, (j rows + i) lanes + l] = g[n, block * lanes + l, i S / rows + j]
+    (the factors' gradients with the axes swapped)."""
     cdef Py_ssize_t images = g.shape[0], filters = g.shape[1], size = g.shape[2]
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
     cdef Py_ssize_t blocks = (filters + lanes - 1) // lanes
-    cdef Py_ssize_t task, n, block, l, f, i
+    cdef Py_ssize_t task, n, block, l, f, i, j, columns = 1
     if gl.shape[0] != images or gl.shape[1] != blocks or gl.shape[2] != size * lanes:
         raise ValueError("separable lane kernels: the arrays do not match the geometry")
+    if rows > 0:
+        if size % rows:
+            raise ValueError("separable lane kernels: the planes do not have that many rows")
+        columns = size // rows
     with nogil:
         for task in prange(images * blocks, num_threads=num_threads, schedule='static'):
             n = task // blocks
             block = task % blocks
             # written in order, read from `lanes` rows at once
-            for i in range(size):
-                for l in range(lanes):
-                    f = block * lanes + l
-                    gl[n, block, i * lanes + l] = g[n, f, i] if f < filters else 0
+            if rows == 0:
+                for i in range(size):
+                    for l in range(lanes):
+                        f = block * lanes + l
+                        gl[n, block, i * lanes + l] = g[n, f, i] if f < filters else 0
+            else:
+                for j in range(columns):
+                    for i in range(rows):
+                        for l in range(lanes):
+                            f = block * lanes + l
+                            gl[n, block, (j * rows + i) * lanes + l] = (
+                                g[n, f, i * columns + j] if f < filters else 0)
+
+
+def transpose_planes(const real_t[:, :, ::1] src, Py_ssize_t rows, real_t[:, :, ::1] dst,
+                     int num_threads):
+    """dst[n, c, j rows + i] = src[n, c, i columns + j]: every (rows x columns) plane
+    transposed."""
+    cdef Py_ssize_t planes = src.shape[0] * src.shape[1], size = src.shape[2]
+    cdef Py_ssize_t task, n, c, i, j, i0, j0, columns
+    if (dst.shape[0] != src.shape[0] or dst.shape[1] != src.shape[1] or dst.shape[2] != size
+            or rows <= 0 or size % rows):
+        raise ValueError("transpose_planes: the arrays do not match the plane sizes")
+    columns = size // rows
+    with nogil:
+        for task in prange(planes, num_threads=num_threads, schedule='static'):
+            n = task // src.shape[1]
+            c = task % src.shape[1]
+            # in tiles of 8 x 8, so that both planes are walked a cache line at a time
+            for i0 in range(0, rows, 8):
+                for j0 in range(0, columns, 8):
+                    for j in range(j0, min(j0 + 8, columns)):
+                        for i in range(i0, min(i0 + 8, rows)):
+                            dst[n, c, j * rows + i] = src[n, c, i * columns + j]
 
 
 def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
@@ -682,72 +760,101 @@ def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
                        real_t[:, :, :, ::1] dw1, real_t[:, :, :, ::1] dw2, tuple padded,
                        tuple out, tuple strides, tuple dilations, int num_threads):
     """The factors' gradients in lanes, dw1 / dw2 (blocks, C, k, lanes) as w1 / w2: gl the
-    output gradient in lanes (N, blocks, O1 O2 lanes, from to_lanes), xp (N, C, P1 P2). One
-    task per (block of filters, group of CHANNEL_GROUP channels), the images summed in
-    order."""
+    output gradient in lanes (N, blocks, O1 O2 lanes, from to_lanes), xp (N, C, P1 P2). A
+    factor's gradient given as None is not computed (the fused backward takes dw2 from the
+    input gradient). One task per (factor, block of filters, group of CHANNEL_GROUP
+    channels), the images summed in order; the row factor's tasks read the planes
+    transposed."""
     cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], blocks = gl.shape[1]
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
     cdef Plane G = make_plane(padded, out, strides, dilations, w1.shape[2], w2.shape[2])
     if (w1.shape[0] != blocks or w2.shape[0] != blocks or w1.shape[1] != channels
             or w2.shape[1] != channels or w1.shape[3] != lanes or w2.shape[3] != lanes
-            or dw1.shape[0] != blocks or dw1.shape[1] != channels or dw1.shape[2] != G.k[0]
-            or dw1.shape[3] != lanes or dw2.shape[0] != blocks or dw2.shape[1] != channels
-            or dw2.shape[2] != G.k[1] or dw2.shape[3] != lanes
+            or (dw1 is not None and (dw1.shape[0] != blocks or dw1.shape[1] != channels
+                                     or dw1.shape[2] != G.k[0] or dw1.shape[3] != lanes))
+            or (dw2 is not None and (dw2.shape[0] != blocks or dw2.shape[1] != channels
+                                     or dw2.shape[2] != G.k[1] or dw2.shape[3] != lanes))
             or xp.shape[2] != G.P[0] * G.P[1] or gl.shape[0] != images
             or gl.shape[2] != G.O[0] * G.O[1] * lanes):
         raise ValueError("separable lane kernels: the arrays do not match the geometry")
-    cdef size_t b_size = aligned_count(CONVLAB_SEPV_STRIP * G.P[1] * lanes, sizeof(real_t))
-    cdef size_t row_size = aligned_count(G.O[1] * lanes, sizeof(real_t))
-    cdef size_t per_thread = b_size + 4 * row_size      # b, 4 rows of c
-    cdef Py_ssize_t pointers = G.k[0] + 3
-    cdef Py_ssize_t thread_count = max(num_threads, 1), task, block, c
-    cdef Py_ssize_t groups = (channels + CHANNEL_GROUP - 1) // CHANNEL_GROUP
-    cdef void* memory
-    cdef const real_t** row_pointers
-    cdef Py_ssize_t* taps
-    cdef real_t* buffers
-    cdef real_t* b
     if images == 0 or channels == 0 or blocks == 0:
-        dw1[:, :, :, :] = 0
-        dw2[:, :, :, :] = 0
+        if dw1 is not None:
+            dw1[:, :, :, :] = 0
+        if dw2 is not None:
+            dw2[:, :, :, :] = 0
+        return
+    # the scratch holds STRIP rows of either pass along H: P2 wide, or P1 when transposed
+    cdef size_t per_thread = aligned_count(CONVLAB_SEPV_STRIP * max(G.P[0], G.P[1]) * lanes,
+                                           sizeof(real_t))
+    cdef Py_ssize_t groups = (channels + CHANNEL_GROUP - 1) // CHANNEL_GROUP
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, block, c, count, first = 0
+    cdef Py_ssize_t x_image = channels * G.P[0] * G.P[1], g_image = blocks * G.O[0] * G.O[1] * lanes
+    cdef Py_ssize_t factors = 2, plane = G.P[0] * G.P[1]
+    cdef bint row_factor
+    cdef const real_t* x0 = &xp[0, 0, 0]
+    cdef const real_t* g0 = &gl[0, 0, 0]
+    cdef const real_t* taps
+    cdef real_t* b
+    cdef real_t* target
+    cdef real_t* dw1_data = NULL
+    cdef real_t* dw2_data = NULL
+    cdef void* memory
+    if dw1 is not None:
+        dw1_data = &dw1[0, 0, 0, 0]
+    else:
+        first = 1
+    if dw2 is not None:
+        dw2_data = &dw2[0, 0, 0, 0]
+    else:
+        factors = 1
+    if first >= factors:
         return
     memory = malloc(thread_count * per_thread * sizeof(real_t) + 64)
-    row_pointers = <const real_t**>malloc(thread_count * pointers * sizeof(real_t*))
-    taps = <Py_ssize_t*>malloc(thread_count * pointers * sizeof(Py_ssize_t))
-    if memory == NULL or row_pointers == NULL or taps == NULL:
-        free(memory)
-        free(row_pointers)
-        free(taps)
+    if memory == NULL:
         raise MemoryError("separable_conv_grad_weights: cannot allocate the pass buffers")
-    buffers = <real_t*>((<size_t>memory + 63) // 64 * 64)
     try:
         with nogil:
-            for task in prange(blocks * groups, num_threads=num_threads, schedule='dynamic'):
-                block = task // groups
+            for task in prange((factors - first) * blocks * groups, num_threads=num_threads,
+                               schedule='dynamic'):
+                row_factor = first + task // (blocks * groups) == 0
+                block = task // groups % blocks
                 c = (task % groups) * CHANNEL_GROUP
-                b = buffers + threadid() * per_thread
-                if real_t is float:
-                    convlab_sepv_weights_task_float(
-                        &xp[0, c, 0], channels * G.P[0] * G.P[1],
-                        min(CHANNEL_GROUP, channels - c), &gl[0, block, 0],
-                        blocks * G.O[0] * G.O[1] * lanes, images, G.P[0], G.P[1],
-                        &w1[block, c, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, c, 0, 0],
-                        G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], b, b + b_size,
-                        row_pointers + threadid() * pointers, taps + threadid() * pointers,
-                        &dw1[block, c, 0, 0], &dw2[block, c, 0, 0])
+                count = min(CHANNEL_GROUP, channels - c)
+                b = <real_t*>((<size_t>memory + 63) // 64 * 64) + threadid() * per_thread
+                if row_factor:
+                    # the axes swapped: rows of x^T are x's columns (stride 1, samples P2
+                    # apart), rows of G^T are G's columns (vectors O2 apart)
+                    taps = &w2[block, c, 0, 0]
+                    target = dw1_data + ((block * channels + c) * G.k[0]) * lanes
+                    if real_t is float:
+                        convlab_sepv_factor_task_float(
+                            x0 + c * plane, x_image, plane, 1, G.P[1], count,
+                            g0 + block * G.O[0] * G.O[1] * lanes, g_image, 1, G.O[1], images,
+                            G.P[0], taps, G.k[1], G.s[1], G.dl[1], G.k[0], G.s[0], G.dl[0],
+                            G.O[1], G.O[0], b, target)
+                    else:
+                        convlab_sepv_factor_task_double(
+                            x0 + c * plane, x_image, plane, 1, G.P[1], count,
+                            g0 + block * G.O[0] * G.O[1] * lanes, g_image, 1, G.O[1], images,
+                            G.P[0], taps, G.k[1], G.s[1], G.dl[1], G.k[0], G.s[0], G.dl[0],
+                            G.O[1], G.O[0], b, target)
                 else:
-                    convlab_sepv_weights_task_double(
-                        &xp[0, c, 0], channels * G.P[0] * G.P[1],
-                        min(CHANNEL_GROUP, channels - c), &gl[0, block, 0],
-                        blocks * G.O[0] * G.O[1] * lanes, images, G.P[0], G.P[1],
-                        &w1[block, c, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, c, 0, 0],
-                        G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], b, b + b_size,
-                        row_pointers + threadid() * pointers, taps + threadid() * pointers,
-                        &dw1[block, c, 0, 0], &dw2[block, c, 0, 0])
+                    taps = &w1[block, c, 0, 0]
+                    target = dw2_data + ((block * channels + c) * G.k[1]) * lanes
+                    if real_t is float:
+                        convlab_sepv_factor_task_float(
+                            x0 + c * plane, x_image, plane, G.P[1], 1, count,
+                            g0 + block * G.O[0] * G.O[1] * lanes, g_image, G.O[1], 1, images,
+                            G.P[1], taps, G.k[0], G.s[0], G.dl[0], G.k[1], G.s[1], G.dl[1],
+                            G.O[0], G.O[1], b, target)
+                    else:
+                        convlab_sepv_factor_task_double(
+                            x0 + c * plane, x_image, plane, G.P[1], 1, count,
+                            g0 + block * G.O[0] * G.O[1] * lanes, g_image, G.O[1], 1, images,
+                            G.P[1], taps, G.k[0], G.s[0], G.dl[0], G.k[1], G.s[1], G.dl[1],
+                            G.O[0], G.O[1], b, target)
     finally:
         free(memory)
-        free(row_pointers)
-        free(taps)
 
 
 def embed_planes(const real_t[:, :, ::1] src, Py_ssize_t height, Py_ssize_t width,

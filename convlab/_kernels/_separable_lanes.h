@@ -19,9 +19,11 @@
  * The factors' gradients: for a block of filters and one channel, over the images,
  *
  *   dw2[m] += sum_{r, o} G[r][o] b[r][o s2 + m d2],  b = x passed along H with w1
- *   dw1[m] += sum_{i, o} G[(i - m d1) / s1][o] c[i][o],  c = x passed along W with w2
  *
- * with G the output gradient in the same lane layout, over the rows of G that exist.
+ * with G the output gradient in the same lane layout. The row factor's gradient dw1 is the
+ * same computation with the axes swapped: the kernel reads x and G through strides, so the
+ * transposed planes are never copied. The fused backward takes dw2 from the input gradient's
+ * pass along H instead (see forward_task).
  *
  * Each pass has variants for the common tap counts at stride and dilation 1, where the
  * compiler unrolls the taps and shares the loads; the general variant takes every count.

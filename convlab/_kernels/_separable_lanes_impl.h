@@ -50,9 +50,11 @@ CONVLAB_SEPV_INLINE VEC FN(add)(VEC a, VEC b) {
 }
 #endif
 
-/* Along H: a[r][j] = sum_m w[m] x[(r S + m D) row + j] for r < rows, j < width; a has rows
- * of `stride` vectors. */
-CONVLAB_SEPV_INLINE void FN(along_h_body)(const REAL* RS x, Py_ssize_t row, Py_ssize_t width,
+/* Along H: a[r][j] = sum_m w[m] x[(r S + m D) row + j col] for r < rows, j < width; a has rows
+ * of `stride` vectors. (col > 1 reads a transposed plane: the broadcasts do not need adjacent
+ * samples.) */
+CONVLAB_SEPV_INLINE void FN(along_h_body)(const REAL* RS x, Py_ssize_t row, Py_ssize_t col,
+                                          Py_ssize_t width,
                                           const REAL* RS w, Py_ssize_t rows, REAL* RS a,
                                           Py_ssize_t stride, const Py_ssize_t K,
                                           const Py_ssize_t S, const Py_ssize_t D) {
@@ -65,9 +67,9 @@ CONVLAB_SEPV_INLINE void FN(along_h_body)(const REAL* RS x, Py_ssize_t row, Py_s
             for (Py_ssize_t m = 0; m < K; m++) {
                 VEC wm = FN(load)(w + m * LN);
                 for (int r = 0; r < STRIP; r++) {
-                    const REAL* p = x + (r * S + m * D) * row + j;
+                    const REAL* p = x + (r * S + m * D) * row + j * col;
                     left[r] = FN(fma)(left[r], wm, FN(bcast)(p[0]));
-                    right[r] = FN(fma)(right[r], wm, FN(bcast)(p[1]));
+                    right[r] = FN(fma)(right[r], wm, FN(bcast)(p[col]));
                 }
             }
             for (int r = 0; r < STRIP; r++) {
@@ -81,7 +83,7 @@ CONVLAB_SEPV_INLINE void FN(along_h_body)(const REAL* RS x, Py_ssize_t row, Py_s
             for (Py_ssize_t m = 0; m < K; m++) {
                 VEC wm = FN(load)(w + m * LN);
                 for (int r = 0; r < STRIP; r++)
-                    acc[r] = FN(fma)(acc[r], wm, FN(bcast)(x[(r * S + m * D) * row + j]));
+                    acc[r] = FN(fma)(acc[r], wm, FN(bcast)(x[(r * S + m * D) * row + j * col]));
             }
             for (int r = 0; r < STRIP; r++) FN(store)(a + (r * stride + j) * LN, acc[r]);
         }
@@ -91,7 +93,8 @@ CONVLAB_SEPV_INLINE void FN(along_h_body)(const REAL* RS x, Py_ssize_t row, Py_s
         for (Py_ssize_t j = 0; j < width; j++) {
             VEC acc = FN(zero)();
             for (Py_ssize_t m = 0; m < K; m++)
-                acc = FN(fma)(acc, FN(load)(w + m * LN), FN(bcast)(x[(r * S + m * D) * row + j]));
+                acc = FN(fma)(acc, FN(load)(w + m * LN),
+                              FN(bcast)(x[(r * S + m * D) * row + j * col]));
             FN(store)(a + (r * stride + j) * LN, acc);
         }
 }
@@ -125,46 +128,25 @@ CONVLAB_SEPV_INLINE void FN(along_w_body)(const REAL* RS a, Py_ssize_t width,
     }
 }
 
-/* A line along W from scalars: c[o] = sum_m w[m] x[o S + m D] for o < out. */
-CONVLAB_SEPV_INLINE void FN(line_body)(const REAL* RS x, const REAL* RS w, Py_ssize_t out,
-                                       REAL* RS c, const Py_ssize_t K, const Py_ssize_t S,
-                                       const Py_ssize_t D) {
-    Py_ssize_t o = 0;
-    for (; o + COLS <= out; o += COLS) {
-        VEC acc[COLS];
-        for (int t = 0; t < COLS; t++) acc[t] = FN(zero)();
-        for (Py_ssize_t m = 0; m < K; m++) {
-            VEC wm = FN(load)(w + m * LN);
-            for (int t = 0; t < COLS; t++)
-                acc[t] = FN(fma)(acc[t], wm, FN(bcast)(x[(o + t) * S + m * D]));
-        }
-        for (int t = 0; t < COLS; t++) FN(store)(c + (o + t) * LN, acc[t]);
-    }
-    for (; o < out; o++) {
-        VEC acc = FN(zero)();
-        for (Py_ssize_t m = 0; m < K; m++)
-            acc = FN(fma)(acc, FN(load)(w + m * LN), FN(bcast)(x[o * S + m * D]));
-        FN(store)(c + o * LN, acc);
-    }
-}
-
-/* dw[m] += sum_o g[o] b[o S + m D] for m < K <= MAXK, o < out: two sets of sums (even and
- * odd o), so that consecutive products into one tap do not wait on each other. */
-CONVLAB_SEPV_INLINE void FN(contract_w_body)(const REAL* RS g, const REAL* RS b,
-                                             Py_ssize_t out, REAL* RS dw, const Py_ssize_t K,
-                                             const Py_ssize_t S, const Py_ssize_t D) {
+/* dw[m] += sum_o g[o] b[o S + m D] for m < K <= MAXK, o < out, vector g[o] at g + o step: two
+ * sets of sums (even and odd o), so that consecutive products into one tap do not wait on
+ * each other. */
+CONVLAB_SEPV_INLINE void FN(contract_w_body)(const REAL* RS g, Py_ssize_t step,
+                                             const REAL* RS b, Py_ssize_t out, REAL* RS dw,
+                                             const Py_ssize_t K, const Py_ssize_t S,
+                                             const Py_ssize_t D) {
     VEC even[MAXK], odd[MAXK];
     for (Py_ssize_t m = 0; m < K; m++) even[m] = odd[m] = FN(zero)();
     Py_ssize_t o = 0;
     for (; o + 2 <= out; o += 2) {
-        VEC g0 = FN(load)(g + o * LN), g1 = FN(load)(g + (o + 1) * LN);
+        VEC g0 = FN(load)(g + o * step), g1 = FN(load)(g + (o + 1) * step);
         for (Py_ssize_t m = 0; m < K; m++) {
             even[m] = FN(fma)(even[m], g0, FN(load)(b + (o * S + m * D) * LN));
             odd[m] = FN(fma)(odd[m], g1, FN(load)(b + ((o + 1) * S + m * D) * LN));
         }
     }
     if (o < out) {
-        VEC g0 = FN(load)(g + o * LN);
+        VEC g0 = FN(load)(g + o * step);
         for (Py_ssize_t m = 0; m < K; m++)
             even[m] = FN(fma)(even[m], g0, FN(load)(b + (o * S + m * D) * LN));
     }
@@ -172,64 +154,21 @@ CONVLAB_SEPV_INLINE void FN(contract_w_body)(const REAL* RS g, const REAL* RS b,
         FN(store)(dw + m * LN, FN(add)(FN(load)(dw + m * LN), FN(add)(even[m], odd[m])));
 }
 
-/* dw[taps[q]] += sum_o rows[q][o] c[o] for q < count, o < out: the taps of one row of c that
- * meet a row of the output gradient (only those: a NaN in c must not reach the others). */
-static void FN(contract_row)(const REAL* const* rows, const Py_ssize_t* taps, Py_ssize_t count,
-                             const REAL* RS c, Py_ssize_t out, REAL* RS dw) {
-    for (Py_ssize_t q = 0; q < count; q++) {
-        const REAL* g = rows[q];
-        VEC even = FN(zero)(), odd = FN(zero)();
-        Py_ssize_t o = 0;
-        for (; o + 2 <= out; o += 2) {
-            even = FN(fma)(even, FN(load)(g + o * LN), FN(load)(c + o * LN));
-            odd = FN(fma)(odd, FN(load)(g + (o + 1) * LN), FN(load)(c + (o + 1) * LN));
-        }
-        if (o < out) even = FN(fma)(even, FN(load)(g + o * LN), FN(load)(c + o * LN));
-        REAL* d = dw + taps[q] * LN;
-        FN(store)(d, FN(add)(FN(load)(d), FN(add)(even, odd)));
-    }
-}
-
-/* dw[m] += sum_o sum_{r < 4} rows[r - m + K - 1][o] c[r][o] for m < K <= MAXK, o < out: four
- * rows of c (out vectors each) against the K + 3 rows they meet at stride and dilation 1.
- * Each row of the output gradient is loaded once for up to four taps; two sets of sums
- * (rows 0-1 and 2-3) keep the products of one tap from waiting on each other. */
-CONVLAB_SEPV_INLINE void FN(contract_h4_body)(const REAL* const* rows, const REAL* RS c,
-                                              Py_ssize_t out, REAL* RS dw,
-                                              const Py_ssize_t K) {
-    VEC upper[MAXK], lower[MAXK];
-    for (Py_ssize_t m = 0; m < K; m++) upper[m] = lower[m] = FN(zero)();
-    for (Py_ssize_t o = 0; o < out; o++) {
-        VEC c0 = FN(load)(c + o * LN), c1 = FN(load)(c + (out + o) * LN);
-        VEC c2 = FN(load)(c + (2 * out + o) * LN), c3 = FN(load)(c + (3 * out + o) * LN);
-        for (Py_ssize_t m = 0; m < K; m++) {
-            upper[m] = FN(fma)(upper[m], FN(load)(rows[K - 1 - m] + o * LN), c0);
-            upper[m] = FN(fma)(upper[m], FN(load)(rows[K - m] + o * LN), c1);
-            lower[m] = FN(fma)(lower[m], FN(load)(rows[K + 1 - m] + o * LN), c2);
-            lower[m] = FN(fma)(lower[m], FN(load)(rows[K + 2 - m] + o * LN), c3);
-        }
-    }
-    for (Py_ssize_t m = 0; m < K; m++)
-        FN(store)(dw + m * LN, FN(add)(FN(load)(dw + m * LN), FN(add)(upper[m], lower[m])));
-}
-
 /* The variants: tap counts 1, 3, 5, 7 at stride and dilation 1 (constants the compiler
  * unrolls), and every other case. */
-typedef void (*FN(h_fn))(const REAL*, Py_ssize_t, Py_ssize_t, const REAL*, Py_ssize_t, REAL*,
-                         Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t);
+typedef void (*FN(h_fn))(const REAL*, Py_ssize_t, Py_ssize_t, Py_ssize_t, const REAL*,
+                         Py_ssize_t, REAL*, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t);
 typedef void (*FN(w_fn))(const REAL*, Py_ssize_t, const REAL*, Py_ssize_t, Py_ssize_t, REAL*,
                          Py_ssize_t, Py_ssize_t, Py_ssize_t);
-typedef void (*FN(line_fn))(const REAL*, const REAL*, Py_ssize_t, REAL*, Py_ssize_t,
-                            Py_ssize_t, Py_ssize_t);
-typedef void (*FN(cw_fn))(const REAL*, const REAL*, Py_ssize_t, REAL*, Py_ssize_t, Py_ssize_t,
-                          Py_ssize_t);
+typedef void (*FN(cw_fn))(const REAL*, Py_ssize_t, const REAL*, Py_ssize_t, REAL*, Py_ssize_t,
+                          Py_ssize_t, Py_ssize_t);
 
 #define SEPV_VARIANT(SUFFIX, KK, SS, DD)                                                     \
 static void FN(CONVLAB_SEPV_CAT(along_h_, SUFFIX))(const REAL* x, Py_ssize_t row,           \
-        Py_ssize_t width, const REAL* w, Py_ssize_t rows, REAL* a, Py_ssize_t stride,       \
-        Py_ssize_t k, Py_ssize_t s, Py_ssize_t d) {                                         \
+        Py_ssize_t col, Py_ssize_t width, const REAL* w, Py_ssize_t rows, REAL* a,          \
+        Py_ssize_t stride, Py_ssize_t k, Py_ssize_t s, Py_ssize_t d) {                      \
     (void)k; (void)s; (void)d;                                                              \
-    FN(along_h_body)(x, row, width, w, rows, a, stride, KK, SS, DD);                        \
+    FN(along_h_body)(x, row, col, width, w, rows, a, stride, KK, SS, DD);                   \
 }                                                                                           \
 static void FN(CONVLAB_SEPV_CAT(along_w_, SUFFIX))(const REAL* a, Py_ssize_t width,         \
         const REAL* w, Py_ssize_t rows, Py_ssize_t out, REAL* y, Py_ssize_t k,              \
@@ -237,23 +176,12 @@ static void FN(CONVLAB_SEPV_CAT(along_w_, SUFFIX))(const REAL* a, Py_ssize_t wid
     (void)k; (void)s; (void)d;                                                              \
     FN(along_w_body)(a, width, w, rows, out, y, KK, SS, DD);                                \
 }                                                                                           \
-static void FN(CONVLAB_SEPV_CAT(line_, SUFFIX))(const REAL* x, const REAL* w,               \
-        Py_ssize_t out, REAL* c, Py_ssize_t k, Py_ssize_t s, Py_ssize_t d) {                \
-    (void)k; (void)s; (void)d;                                                              \
-    FN(line_body)(x, w, out, c, KK, SS, DD);                                                \
-}                                                                                           \
-static void FN(CONVLAB_SEPV_CAT(contract_w_, SUFFIX))(const REAL* g, const REAL* b,         \
-        Py_ssize_t out, REAL* dw, Py_ssize_t k, Py_ssize_t s, Py_ssize_t d) {               \
+static void FN(CONVLAB_SEPV_CAT(contract_w_, SUFFIX))(const REAL* g, Py_ssize_t step,     \
+        const REAL* b, Py_ssize_t out, REAL* dw, Py_ssize_t k, Py_ssize_t s, Py_ssize_t d) { \
     (void)k; (void)s; (void)d;                                                              \
     for (Py_ssize_t m0 = 0; m0 < (KK); m0 += MAXK)                                          \
-        FN(contract_w_body)(g, b + m0 * (DD) * LN, out, dw + m0 * LN,                       \
+        FN(contract_w_body)(g, step, b + m0 * (DD) * LN, out, dw + m0 * LN,                 \
                             (KK) - m0 < MAXK ? (KK) - m0 : MAXK, SS, DD);                   \
-}
-
-#define SEPV_H4_VARIANT(KK)                                                                 \
-static void FN(CONVLAB_SEPV_CAT(contract_h4_k, KK))(const REAL* const* rows, const REAL* c,  \
-                                                    Py_ssize_t out, REAL* dw) {             \
-    FN(contract_h4_body)(rows, c, out, dw, KK);                                             \
 }
 
 SEPV_VARIANT(k1, 1, 1, 1)
@@ -261,24 +189,7 @@ SEPV_VARIANT(k3, 3, 1, 1)
 SEPV_VARIANT(k5, 5, 1, 1)
 SEPV_VARIANT(k7, 7, 1, 1)
 SEPV_VARIANT(any, k, s, d)
-SEPV_H4_VARIANT(1)
-SEPV_H4_VARIANT(3)
-SEPV_H4_VARIANT(5)
-SEPV_H4_VARIANT(7)
 #undef SEPV_VARIANT
-#undef SEPV_H4_VARIANT
-
-typedef void (*FN(ch4_fn))(const REAL* const*, const REAL*, Py_ssize_t, REAL*);
-
-/* the four-row contraction for tap counts 1, 3, 5, 7 at stride and dilation 1, else NULL */
-static FN(ch4_fn) FN(pick_contract_h4)(Py_ssize_t k, Py_ssize_t s, Py_ssize_t d) {
-    if (s != 1 || d != 1) return NULL;
-    if (k == 1) return FN(contract_h4_k1);
-    if (k == 3) return FN(contract_h4_k3);
-    if (k == 5) return FN(contract_h4_k5);
-    if (k == 7) return FN(contract_h4_k7);
-    return NULL;
-}
 
 #define SEPV_PICK(KIND)                                                                     \
 static FN(CONVLAB_SEPV_CAT(KIND, _fn)) FN(CONVLAB_SEPV_CAT(pick_, KIND))(Py_ssize_t k,     \
@@ -296,7 +207,6 @@ typedef FN(w_fn) FN(along_w_fn);
 typedef FN(cw_fn) FN(contract_w_fn);
 SEPV_PICK(along_h)
 SEPV_PICK(along_w)
-SEPV_PICK(line)
 SEPV_PICK(contract_w)
 #undef SEPV_PICK
 
@@ -306,14 +216,23 @@ SEPV_PICK(contract_w)
  * x: the image's C planes of P1 x P2, zero outside the columns [lo, hi) (whose products
  * with the taps are then zeros: the caller passes lo = 0, hi = P2 unless the taps are
  * finite); w1, w2: the block's taps (C, k, LN); y: the block's first output plane, planes
- * `plane` apart. Scratch: a (STRIP P2 LN), ys (STRIP O2 LN). */
+ * `plane` apart. Scratch: a (STRIP P2 LN), ys (STRIP O2 LN).
+ *
+ * With xl not NULL (the input gradient at stride 1, x the padded output gradient, "channels"
+ * the filters): the pass along H is G1, the output gradient passed along H with the row
+ * factor, which is also what the column factor's gradient contracts with the input:
+ *   dw2[c][m] += sum_{r, j} a[r][lo + j] xl[r][j + m d2],   j < hi - lo
+ * xl: the image's input in lanes (O1 rows of xl_row vectors); dw2 (channels, k2, LN) is
+ * added to. Sharing G1 saves one pass of the separate gradient functions. */
 static void FN(forward_task)(const REAL* x, Py_ssize_t channels, Py_ssize_t P1, Py_ssize_t P2,
                              Py_ssize_t lo, Py_ssize_t hi, const REAL* w1, Py_ssize_t k1,
                              Py_ssize_t s1, Py_ssize_t d1, const REAL* w2, Py_ssize_t k2,
                              Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2,
-                             REAL* a, REAL* ys, REAL* y, Py_ssize_t plane, Py_ssize_t nf) {
+                             REAL* a, REAL* ys, REAL* y, Py_ssize_t plane, Py_ssize_t nf,
+                             const REAL* xl, Py_ssize_t xl_row, REAL* dw2) {
     FN(h_fn) along_h = FN(pick_along_h)(k1, s1, d1);
     FN(w_fn) along_w = FN(pick_along_w)(k2, s2, d2);
+    FN(cw_fn) contract_w = FN(pick_contract_w)(k2, 1, d2);
     for (Py_ssize_t r = 0; r < STRIP; r++) {
         memset(a + r * P2 * LN, 0, (size_t)(lo * LN) * sizeof(REAL));
         memset(a + (r * P2 + hi) * LN, 0, (size_t)((P2 - hi) * LN) * sizeof(REAL));
@@ -322,8 +241,12 @@ static void FN(forward_task)(const REAL* x, Py_ssize_t channels, Py_ssize_t P1, 
         Py_ssize_t rows = O1 - r0 < STRIP ? O1 - r0 : STRIP;
         memset(ys, 0, (size_t)(rows * O2 * LN) * sizeof(REAL));
         for (Py_ssize_t c = 0; c < channels; c++) {
-            along_h(x + c * P1 * P2 + r0 * s1 * P2 + lo, P2, hi - lo, w1 + c * k1 * LN, rows,
-                    a + lo * LN, P2, k1, s1, d1);
+            along_h(x + c * P1 * P2 + r0 * s1 * P2 + lo, P2, 1, hi - lo, w1 + c * k1 * LN,
+                    rows, a + lo * LN, P2, k1, s1, d1);
+            if (xl != NULL)
+                for (Py_ssize_t r = 0; r < rows; r++)
+                    contract_w(a + (r * P2 + lo) * LN, LN, xl + (r0 + r) * xl_row * LN,
+                               hi - lo, dw2 + c * k2 * LN, k2, 1, d2);
             along_w(a, P2, w2 + c * k2 * LN, rows, O2, ys, k2, s2, d2);
         }
         for (Py_ssize_t f = 0; f < nf; f++) {
@@ -333,69 +256,37 @@ static void FN(forward_task)(const REAL* x, Py_ssize_t channels, Py_ssize_t P1, 
     }
 }
 
-/* The factors' gradients of one block of filters and `channels` channels, summed over the
- * images:
- *   dw2[m][f] += sum_{n, o1, o2} g[n][o1][o2][f] b[o1][o2 s2 + m d2],
- *                b[o1][j] = sum_m1 w1[m1][f] x[n][o1 s1 + m1 d1][j]
- *   dw1[m][f] += sum_{n, i, o2} g[n][(i - m d1) / s1][o2][f] c[i][o2],
- *                c[i][o2] = sum_m2 w2[m2][f] x[n][i][o2 s2 + m2 d2]
- * over the rows of g that exist. x: the first channel's plane of image 0 (planes P1 P2
- * apart, images x_image apart); g: the block's output gradient of image 0 in lanes (O1, O2,
- * LN), images g_image apart; w1, w2, dw1, dw2: the first channel's (k, LN) taps, channels
- * k LN apart; dw1, dw2 are written. The images are the outer loop, so that an image's
- * output gradient is read from cache by every channel. Scratch: b (STRIP P2 LN), c (4 O2
- * LN), rows (k1 + 3 pointers), taps (k1). */
-static void FN(weights_task)(const REAL* x, Py_ssize_t x_image, Py_ssize_t channels,
-                             const REAL* g, Py_ssize_t g_image, Py_ssize_t images,
-                             Py_ssize_t P1, Py_ssize_t P2, const REAL* w1, Py_ssize_t k1,
-                             Py_ssize_t s1, Py_ssize_t d1, const REAL* w2, Py_ssize_t k2,
-                             Py_ssize_t s2, Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2,
-                             REAL* b, REAL* c, const REAL** rows, Py_ssize_t* taps, REAL* dw1,
-                             REAL* dw2) {
+/* The gradient of the column factor (w2) of one block of filters and `channels` channels,
+ * summed over the images:
+ *   dw2[m][f] += sum_{n, r, o} g[n][r][o][f] b[r][o s2 + m d2],
+ *   b[r][j] = sum_m1 w1[m1][f] x[n][r s1 + m1 d1][j]
+ * over the outputs that exist. Sample (i, j) of a plane of x is at x[i xr + j xc], planes
+ * x_plane apart, images x_image apart; vector (r, o) of g at g + (r gr + o gc) LN, images
+ * g_image apart. With the strides of the transposed planes (and the factors swapped) this
+ * is the row factor's gradient: no copy of x or g is transposed. w1, dw2: the first
+ * channel's (k, LN) taps, channels k LN apart; dw2 is written. The images are the outer
+ * loop, so that an image's output gradient is read from cache by every channel. Scratch:
+ * b (STRIP P2 LN). */
+static void FN(factor_task)(const REAL* x, Py_ssize_t x_image, Py_ssize_t x_plane,
+                            Py_ssize_t xr, Py_ssize_t xc, Py_ssize_t channels, const REAL* g,
+                            Py_ssize_t g_image, Py_ssize_t gr, Py_ssize_t gc,
+                            Py_ssize_t images, Py_ssize_t P2, const REAL* w1, Py_ssize_t k1,
+                            Py_ssize_t s1, Py_ssize_t d1, Py_ssize_t k2, Py_ssize_t s2,
+                            Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, REAL* b, REAL* dw2) {
     FN(h_fn) along_h = FN(pick_along_h)(k1, s1, d1);
-    FN(line_fn) line = FN(pick_line)(k2, s2, d2);
     FN(cw_fn) contract_w = FN(pick_contract_w)(k2, s2, d2);
-    FN(ch4_fn) contract_h4 = FN(pick_contract_h4)(k1, s1, d1);
-    memset(dw1, 0, (size_t)(channels * k1 * LN) * sizeof(REAL));
     memset(dw2, 0, (size_t)(channels * k2 * LN) * sizeof(REAL));
     for (Py_ssize_t n = 0; n < images; n++) {
         const REAL* gn = g + n * g_image;
         for (Py_ssize_t ch = 0; ch < channels; ch++) {
-            const REAL* xn = x + n * x_image + ch * P1 * P2;
-            const REAL* v1 = w1 + ch * k1 * LN;
-            const REAL* v2 = w2 + ch * k2 * LN;
-            REAL* e1 = dw1 + ch * k1 * LN;
-            REAL* e2 = dw2 + ch * k2 * LN;
+            const REAL* xn = x + n * x_image + ch * x_plane;
             for (Py_ssize_t r0 = 0; r0 < O1; r0 += STRIP) {
                 Py_ssize_t count = O1 - r0 < STRIP ? O1 - r0 : STRIP;
-                along_h(xn + r0 * s1 * P2, P2, P2, v1, count, b, P2, k1, s1, d1);
+                along_h(xn + r0 * s1 * xr, xr, xc, P2, w1 + ch * k1 * LN, count, b, P2, k1, s1,
+                        d1);
                 for (Py_ssize_t r = 0; r < count; r++)
-                    contract_w(gn + (r0 + r) * O2 * LN, b + r * P2 * LN, O2, e2, k2, s2, d2);
-            }
-            for (Py_ssize_t i = 0; i < P1;) {
-                if (contract_h4 != NULL && i >= k1 - 1 && i + 4 <= O1) {
-                    /* four rows of c whose every tap meets a row of g (stride, dilation 1) */
-                    for (Py_ssize_t r = 0; r < 4; r++)
-                        line(xn + (i + r) * P2, v2, O2, c + r * O2 * LN, k2, s2, d2);
-                    for (Py_ssize_t q = 0; q < k1 + 3; q++)
-                        rows[q] = gn + (i - (k1 - 1) + q) * O2 * LN;
-                    contract_h4(rows, c, O2, e1);
-                    i += 4;
-                    continue;
-                }
-                Py_ssize_t count = 0;
-                for (Py_ssize_t m = 0; m < k1; m++) {
-                    Py_ssize_t t = i - m * d1;
-                    if (t >= 0 && t % s1 == 0 && t / s1 < O1) {
-                        rows[count] = gn + (t / s1) * O2 * LN;
-                        taps[count++] = m;
-                    }
-                }
-                if (count > 0) {
-                    line(xn + i * P2, v2, O2, c, k2, s2, d2);
-                    FN(contract_row)(rows, taps, count, c, O2, e1);
-                }
-                i++;
+                    contract_w(gn + (r0 + r) * gr * LN, gc * LN, b + r * P2 * LN, O2,
+                               dw2 + ch * k2 * LN, k2, s2, d2);
             }
         }
     }
