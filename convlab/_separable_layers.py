@@ -166,6 +166,23 @@ def _from_lanes(packed, filters):
         packed.transpose(0, 3, 1, 2).reshape(blocks * lanes, channels, k)[:filters])
 
 
+# Gradients summed over the images (the factors') are summed in partial sums per chunk of
+# images, then over the chunks: at most _IMAGE_CHUNKS chunks and _PARTIAL_BYTES of partial
+# sums, numbers that depend on the shapes alone, so that the result does not depend on the
+# threads.
+_IMAGE_CHUNKS = 16
+_PARTIAL_BYTES = 64 << 20
+
+
+def _image_chunks(batch, chunk_bytes):
+    """How many chunks of images (of ceil(batch / chunks) images, the last one shorter)."""
+    if batch == 0:
+        return 1
+    most = max(1, min(batch, _IMAGE_CHUNKS, _PARTIAL_BYTES // max(chunk_bytes, 1)))
+    per_chunk = -(-batch // most)
+    return -(-batch // per_chunk)
+
+
 def _plane(*three_axes):
     """The last two of each three-axis tuple: the H and W axes of the lane kernels."""
     return tuple(t[1:] for t in three_axes)
@@ -465,10 +482,15 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
             gl = _memory.empty((geometry.batch, blocks, gc.shape[2] * lanes), dtype)
             _separable.to_lanes(gc, gl, threads)
             packed = [_in_lanes(f, lanes) for f in factors[1:]]
-            dpacked = [np.empty_like(p) for p in packed]
-            _separable.grad_weights_lanes(gl, xp, *packed, *dpacked,
+            # a 1-D problem's row factor is the placeholder [1.0]: no gradient wanted
+            wanted = packed if geometry.d == 2 else packed[1:]
+            chunks = _image_chunks(geometry.batch, sum(p.nbytes for p in wanted))
+            partial = [_memory.empty((chunks,) + p.shape, dtype) if geometry.d == 2 or i == 1
+                       else None for i, p in enumerate(packed)]
+            _separable.grad_weights_lanes(gl, xp, *packed, *partial,
                                           *_plane(padded3, out3, strides3, dilations3), threads)
-            grads[1:] = [_from_lanes(p, geometry.filters) for p in dpacked]
+            grads[1:] = [None if p is None else _from_lanes(p.sum(axis=0), geometry.filters)
+                         for p in partial]
         else:
             _separable.grad_weights(gc, xp, *factors, *grads, padded3, out3, strides3,
                                     dilations3, geometry.d < 3, threads)
@@ -476,12 +498,6 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
     if flip:
         grads = [np.ascontiguousarray(gw[..., ::-1]) for gw in grads]
     return tuple(grads)
-
-
-# The fused backward sums the column factor's gradient in partial sums over at most this many
-# chunks of images (a number that depends on the batch only: the result does not depend on
-# the threads).
-_IMAGE_CHUNKS = 16
 
 
 def separable_conv_backward(grad_out, x, ws, *, stride=1, padding=0, dilation=1, flip=False,
@@ -580,9 +596,9 @@ def separable_conv_backward(grad_out, x, ws, *, stride=1, padding=0, dilation=1,
     xp = _padded_input(x, geometry, padded, dtype, threads)
     xl = _memory.empty((batch, channel_blocks, xp.shape[2] * lanes), dtype)
     _separable.to_lanes(xp, xl, threads)
-    per_chunk = -(-batch // min(batch, _IMAGE_CHUNKS))
-    chunks = -(-batch // per_chunk)
-    partial = _memory.empty((chunks, channel_blocks, filters, factors[2].shape[2], lanes), dtype)
+    column_shape = (channel_blocks, filters, factors[2].shape[2], lanes)
+    chunks = _image_chunks(batch, math.prod(column_shape) * dtype.itemsize)
+    partial = _memory.empty((chunks,) + column_shape, dtype)
     dx, dxp = _input_gradient_buffers(geometry, padded, x.shape, dtype)
     _grad_input_by_forward(g, factors, dxp, geometry, dtype, padded3, out3, dilations3,
                            threads, xl, partial)
@@ -596,10 +612,10 @@ def separable_conv_backward(grad_out, x, ws, *, stride=1, padding=0, dilation=1,
         gl = _memory.empty((batch, filter_blocks, gc.shape[2] * lanes), dtype)
         _separable.to_lanes(gc, gl, threads)
         packed = [_in_lanes(f, lanes) for f in factors[1:]]
-        row = np.empty_like(packed[0])
+        row = _memory.empty((_image_chunks(batch, packed[0].nbytes),) + packed[0].shape, dtype)
         _separable.grad_weights_lanes(gl, xp, *packed, row, None,
                                       *_plane(padded3, out3, strides3, dilations3), threads)
-        grads.insert(0, _from_lanes(row, filters))
+        grads.insert(0, _from_lanes(row.sum(axis=0), filters))
     if flip:
         grads = [np.ascontiguousarray(gw[..., ::-1]) for gw in grads]
     return dx, tuple(grads)

@@ -291,6 +291,26 @@ def test_fused_backward_chunks_and_threads(N, rng):
     assert np.array_equal(gx, want_gx) and all(np.array_equal(g, w) for g, w in zip(grads, want))
 
 
+@pytest.mark.parametrize("budget", [1, 3000])
+def test_partial_sums_within_their_memory_budget(budget, rng, monkeypatch):
+    """The factors' gradients are summed per chunk of images within a byte budget for the
+    partial sums: a budget below one chunk's partial sums gives one chunk, a small one a few
+    chunks; the gradients still match the oracle and do not depend on the threads."""
+    from convlab import _separable_layers
+
+    monkeypatch.setattr(_separable_layers, "_PARTIAL_BYTES", budget)
+    assert _separable_layers._image_chunks(20, 1000) == (1 if budget == 1 else 3)
+    x, ws, b = make(rng, 2, np.float64, N=20, C=5, F=6, ins=(9, 11), ks=(3, 4))
+    check_against_dense(x, ws, b, dict(padding="same"), np.float64, rng)
+    G = random_array(rng, (20, 6, 9, 11), np.float64)
+    for workers in (1, 2):
+        grads = convlab.separable_conv_grad_weights(G, x, ws, padding="same", workers=workers)
+        fused = convlab.separable_conv_backward(G, x, ws, padding="same", workers=workers)[1]
+        if workers == 1:
+            want, want_fused = grads, fused
+        assert all(np.array_equal(g, w) for g, w in zip(grads + fused, want + want_fused))
+
+
 def test_fused_backward_takes_the_separate_path_when_it_must(rng):
     """Strides, 3-D problems and factors holding NaN or infinity are not fused: the result
     is then exactly the two gradient functions'."""

@@ -101,8 +101,9 @@ LAYER_N, LAYER_C, LAYER_SIZE, LAYER_F, LAYER_K = 32, 32, 64, 32, 7
 
 class P3SeparableLayer:
     """P3: separable_conv, N=32, C=32, 64 x 64, F=32, 7 x 7 (factors 7 + 7), forward and
-    forward + gradients, next to convlab's own dense ``conv`` and PyTorch's dense
-    ``conv2d`` with the outer-product kernel. The methods return the output and the input
+    forward + gradients (three gradient calls, or the fused ``separable_conv_backward``),
+    next to convlab's own dense ``conv`` and PyTorch's dense ``conv2d`` with the
+    outer-product kernel. The methods return the output and the input
     gradient (the weight gradients differ in shape between the separable and the dense
     layers; they are computed and timed, not compared)."""
 
@@ -145,6 +146,14 @@ class P3SeparableLayer:
         gx = convlab.separable_conv_grad_input(self.grad_out, self.ws, self.x.shape,
                                                workers=workers)
         convlab.separable_conv_grad_weights(self.grad_out, self.x, self.ws, workers=workers)
+        return y, gx
+
+    @convlab_variant("separable, forward + backward", group="forward + grads")
+    def time_convlab_separable_backward(self, dtype, workers):
+        # what a training step calls: the input and factor gradients in one call, which
+        # shares the output gradient's pass along H between them
+        y = convlab.separable_conv(self.x, self.ws, workers=workers)
+        gx, _ = convlab.separable_conv_backward(self.grad_out, self.x, self.ws, workers=workers)
         return y, gx
 
     @convlab_variant("dense conv, forward + grads", group="forward + grads")

@@ -649,7 +649,8 @@ def forward_lanes(const real_t[:, :, ::1] xp, const real_t[:, :, :, ::1] w1,
     cdef size_t a_size = aligned_count(CONVLAB_SEPV_STRIP * G.P[1] * lanes, sizeof(real_t))
     cdef size_t per_thread = a_size + aligned_count(CONVLAB_SEPV_STRIP * G.O[1] * lanes,
                                                     sizeof(real_t))
-    cdef Py_ssize_t thread_count = max(num_threads, 1), task, unit, n, block, f0
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, unit, n, block, f0, b0, b1
+    cdef Py_ssize_t parts = 1 if units >= 4 * thread_count else blocks
     cdef void* memory
     cdef const real_t* xl_task = NULL
     cdef real_t* buffers
@@ -667,33 +668,37 @@ def forward_lanes(const real_t[:, :, ::1] xp, const real_t[:, :, :, ::1] w1,
     buffers = <real_t*>((<size_t>memory + 63) // 64 * 64)
     try:
         with nogil:
-            # a task is a block of filters over one image (a chunk of images when fused),
-            # all channels: no two tasks write the same output
-            for task in prange(units * blocks, num_threads=num_threads, schedule='dynamic'):
-                unit = task // blocks
-                block = task % blocks
-                f0 = block * lanes
+            # a task is one image (a chunk of images when fused) and every block of
+            # filters, so that the image is read into cache once, or with fewer images than
+            # that keeps the threads busy, one block: no two tasks write the same output
+            for task in prange(units * parts, num_threads=num_threads, schedule='dynamic'):
+                unit = task // parts
+                b0 = 0 if parts == 1 else task % parts
+                b1 = blocks if parts == 1 else b0 + 1
                 a = buffers + threadid() * per_thread
                 if xl_data != NULL:
-                    dw2_task = dw2_data + (unit * blocks + block) * dw2_block
-                    memset(dw2_task, 0, dw2_block * sizeof(real_t))
+                    memset(dw2_data + (unit * blocks + b0) * dw2_block, 0,
+                           (b1 - b0) * dw2_block * sizeof(real_t))
                 for n in range(unit * per_unit, min((unit + 1) * per_unit, images)):
-                    if xl_data != NULL:
-                        xl_task = xl_data + n * xl_image + block * G.O[0] * G.O[1] * lanes
-                    if real_t is float:
-                        convlab_sepv_forward_task_float(
-                            &xp[n, 0, 0], channels, G.P[0], G.P[1], lo, hi,
-                            &w1[block, 0, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, 0, 0, 0],
-                            G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], a, a + a_size,
-                            &y[n, f0, 0], G.O[0] * G.O[1], min(lanes, filters - f0), xl_task,
-                            G.O[1], dw2_task)
-                    else:
-                        convlab_sepv_forward_task_double(
-                            &xp[n, 0, 0], channels, G.P[0], G.P[1], lo, hi,
-                            &w1[block, 0, 0, 0], G.k[0], G.s[0], G.dl[0], &w2[block, 0, 0, 0],
-                            G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], a, a + a_size,
-                            &y[n, f0, 0], G.O[0] * G.O[1], min(lanes, filters - f0), xl_task,
-                            G.O[1], dw2_task)
+                    for block in range(b0, b1):
+                        f0 = block * lanes
+                        if xl_data != NULL:
+                            xl_task = xl_data + n * xl_image + block * G.O[0] * G.O[1] * lanes
+                            dw2_task = dw2_data + (unit * blocks + block) * dw2_block
+                        if real_t is float:
+                            convlab_sepv_forward_task_float(
+                                &xp[n, 0, 0], channels, G.P[0], G.P[1], lo, hi,
+                                &w1[block, 0, 0, 0], G.k[0], G.s[0], G.dl[0],
+                                &w2[block, 0, 0, 0], G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1],
+                                a, a + a_size, &y[n, f0, 0], G.O[0] * G.O[1],
+                                min(lanes, filters - f0), xl_task, G.O[1], dw2_task)
+                        else:
+                            convlab_sepv_forward_task_double(
+                                &xp[n, 0, 0], channels, G.P[0], G.P[1], lo, hi,
+                                &w1[block, 0, 0, 0], G.k[0], G.s[0], G.dl[0],
+                                &w2[block, 0, 0, 0], G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1],
+                                a, a + a_size, &y[n, f0, 0], G.O[0] * G.O[1],
+                                min(lanes, filters - f0), xl_task, G.O[1], dw2_task)
     finally:
         free(memory)
 
@@ -757,104 +762,131 @@ def transpose_planes(const real_t[:, :, ::1] src, Py_ssize_t rows, real_t[:, :, 
 
 def grad_weights_lanes(const real_t[:, :, ::1] gl, const real_t[:, :, ::1] xp,
                        const real_t[:, :, :, ::1] w1, const real_t[:, :, :, ::1] w2,
-                       real_t[:, :, :, ::1] dw1, real_t[:, :, :, ::1] dw2, tuple padded,
+                       real_t[:, :, :, :, ::1] dw1, real_t[:, :, :, :, ::1] dw2, tuple padded,
                        tuple out, tuple strides, tuple dilations, int num_threads):
-    """The factors' gradients in lanes, dw1 / dw2 (blocks, C, k, lanes) as w1 / w2: gl the
-    output gradient in lanes (N, blocks, O1 O2 lanes, from to_lanes), xp (N, C, P1 P2). A
-    factor's gradient given as None is not computed (the fused backward takes dw2 from the
-    input gradient). One task per (factor, block of filters, group of CHANNEL_GROUP
-    channels), the images summed in order; the row factor's tasks read the planes
-    transposed."""
+    """The factors' gradients in lanes, one partial sum per chunk of images: dw1 / dw2
+    (chunks, blocks, C, k, lanes), chunk q summing images [q per, (q + 1) per) in order,
+    per = ceil(N / chunks) (the caller sums the chunks: the result does not depend on the
+    threads). gl: the output gradient in lanes (N, blocks, O1 O2 lanes, from to_lanes); xp
+    (N, C, P1 P2); w1 / w2 (blocks, C, k, lanes). A factor's gradient given as None is not
+    computed (the fused backward takes dw2 from the input gradient). The row factor's
+    tasks read the planes transposed.
+
+    A task is a chunk of images and one factor, every block of filters and channel inside,
+    so that an image's input and output gradient are read into cache once; with fewer
+    chunks than that keeps the threads busy, a task is also one block of filters and group
+    of CHANNEL_GROUP channels."""
     cdef Py_ssize_t images = xp.shape[0], channels = xp.shape[1], blocks = gl.shape[1]
     cdef Py_ssize_t lanes = lanes_of(<real_t*>NULL)
     cdef Plane G = make_plane(padded, out, strides, dilations, w1.shape[2], w2.shape[2])
+    cdef Py_ssize_t chunks = 0, per_chunk = 1
+    cdef real_t[:, :, :, :, ::1] given = dw1 if dw1 is not None else dw2
+    if given is None:
+        return
+    chunks = given.shape[0]
+    if images:
+        per_chunk = (images + chunks - 1) // max(chunks, 1)
     if (w1.shape[0] != blocks or w2.shape[0] != blocks or w1.shape[1] != channels
             or w2.shape[1] != channels or w1.shape[3] != lanes or w2.shape[3] != lanes
-            or (dw1 is not None and (dw1.shape[0] != blocks or dw1.shape[1] != channels
-                                     or dw1.shape[2] != G.k[0] or dw1.shape[3] != lanes))
-            or (dw2 is not None and (dw2.shape[0] != blocks or dw2.shape[1] != channels
-                                     or dw2.shape[2] != G.k[1] or dw2.shape[3] != lanes))
+            or (dw1 is not None and (dw1.shape[0] != chunks or dw1.shape[1] != blocks
+                                     or dw1.shape[2] != channels or dw1.shape[3] != G.k[0]
+                                     or dw1.shape[4] != lanes))
+            or (dw2 is not None and (dw2.shape[0] != chunks or dw2.shape[1] != blocks
+                                     or dw2.shape[2] != channels or dw2.shape[3] != G.k[1]
+                                     or dw2.shape[4] != lanes))
+            or (images and (chunks < 1 or (images + per_chunk - 1) // per_chunk != chunks))
             or xp.shape[2] != G.P[0] * G.P[1] or gl.shape[0] != images
             or gl.shape[2] != G.O[0] * G.O[1] * lanes):
         raise ValueError("separable lane kernels: the arrays do not match the geometry")
+    if dw1 is not None:
+        dw1[...] = 0
+    if dw2 is not None:
+        dw2[...] = 0
     if images == 0 or channels == 0 or blocks == 0:
-        if dw1 is not None:
-            dw1[:, :, :, :] = 0
-        if dw2 is not None:
-            dw2[:, :, :, :] = 0
         return
     # the scratch holds STRIP rows of either pass along H: P2 wide, or P1 when transposed
     cdef size_t per_thread = aligned_count(CONVLAB_SEPV_STRIP * max(G.P[0], G.P[1]) * lanes,
                                            sizeof(real_t))
     cdef Py_ssize_t groups = (channels + CHANNEL_GROUP - 1) // CHANNEL_GROUP
-    cdef Py_ssize_t thread_count = max(num_threads, 1), task, block, c, count, first = 0
+    cdef Py_ssize_t thread_count = max(num_threads, 1), task, rest, part, chunk, factor, n
+    cdef Py_ssize_t block, b0, b1, c0, c1, first = 0 if dw1 is not None else 1
+    cdef Py_ssize_t factors = 2 if dw2 is not None else 1
     cdef Py_ssize_t x_image = channels * G.P[0] * G.P[1], g_image = blocks * G.O[0] * G.O[1] * lanes
-    cdef Py_ssize_t factors = 2, plane = G.P[0] * G.P[1]
-    cdef bint row_factor
+    cdef Py_ssize_t plane = G.P[0] * G.P[1], g_plane = G.O[0] * G.O[1] * lanes
+    cdef Py_ssize_t parts = 1
+    if chunks * (factors - first) < 4 * thread_count:
+        parts = blocks * groups
+    cdef Py_ssize_t dw1_chunk = blocks * channels * G.k[0] * lanes
+    cdef Py_ssize_t dw2_chunk = blocks * channels * G.k[1] * lanes
     cdef const real_t* x0 = &xp[0, 0, 0]
     cdef const real_t* g0 = &gl[0, 0, 0]
-    cdef const real_t* taps
-    cdef real_t* b
-    cdef real_t* target
     cdef real_t* dw1_data = NULL
     cdef real_t* dw2_data = NULL
+    cdef real_t* b
     cdef void* memory
     if dw1 is not None:
-        dw1_data = &dw1[0, 0, 0, 0]
-    else:
-        first = 1
+        dw1_data = &dw1[0, 0, 0, 0, 0]
     if dw2 is not None:
-        dw2_data = &dw2[0, 0, 0, 0]
-    else:
-        factors = 1
-    if first >= factors:
-        return
+        dw2_data = &dw2[0, 0, 0, 0, 0]
     memory = malloc(thread_count * per_thread * sizeof(real_t) + 64)
     if memory == NULL:
         raise MemoryError("separable_conv_grad_weights: cannot allocate the pass buffers")
     try:
         with nogil:
-            for task in prange((factors - first) * blocks * groups, num_threads=num_threads,
+            for task in prange(chunks * (factors - first) * parts, num_threads=num_threads,
                                schedule='dynamic'):
-                row_factor = first + task // (blocks * groups) == 0
-                block = task // groups % blocks
-                c = (task % groups) * CHANNEL_GROUP
-                count = min(CHANNEL_GROUP, channels - c)
-                b = <real_t*>((<size_t>memory + 63) // 64 * 64) + threadid() * per_thread
-                if row_factor:
-                    # the axes swapped: rows of x^T are x's columns (stride 1, samples P2
-                    # apart), rows of G^T are G's columns (vectors O2 apart)
-                    taps = &w2[block, c, 0, 0]
-                    target = dw1_data + ((block * channels + c) * G.k[0]) * lanes
-                    if real_t is float:
-                        convlab_sepv_factor_task_float(
-                            x0 + c * plane, x_image, plane, 1, G.P[1], count,
-                            g0 + block * G.O[0] * G.O[1] * lanes, g_image, 1, G.O[1], images,
-                            G.P[0], taps, G.k[1], G.s[1], G.dl[1], G.k[0], G.s[0], G.dl[0],
-                            G.O[1], G.O[0], b, target)
-                    else:
-                        convlab_sepv_factor_task_double(
-                            x0 + c * plane, x_image, plane, 1, G.P[1], count,
-                            g0 + block * G.O[0] * G.O[1] * lanes, g_image, 1, G.O[1], images,
-                            G.P[0], taps, G.k[1], G.s[1], G.dl[1], G.k[0], G.s[0], G.dl[0],
-                            G.O[1], G.O[0], b, target)
+                chunk = task // ((factors - first) * parts)
+                rest = task % ((factors - first) * parts)
+                factor = first + rest // parts
+                part = rest % parts
+                if parts == 1:
+                    b0, b1, c0, c1 = 0, blocks, 0, channels
                 else:
-                    taps = &w1[block, c, 0, 0]
-                    target = dw2_data + ((block * channels + c) * G.k[1]) * lanes
-                    if real_t is float:
-                        convlab_sepv_factor_task_float(
-                            x0 + c * plane, x_image, plane, G.P[1], 1, count,
-                            g0 + block * G.O[0] * G.O[1] * lanes, g_image, G.O[1], 1, images,
-                            G.P[1], taps, G.k[0], G.s[0], G.dl[0], G.k[1], G.s[1], G.dl[1],
-                            G.O[0], G.O[1], b, target)
-                    else:
-                        convlab_sepv_factor_task_double(
-                            x0 + c * plane, x_image, plane, G.P[1], 1, count,
-                            g0 + block * G.O[0] * G.O[1] * lanes, g_image, G.O[1], 1, images,
-                            G.P[1], taps, G.k[0], G.s[0], G.dl[0], G.k[1], G.s[1], G.dl[1],
-                            G.O[0], G.O[1], b, target)
+                    b0 = part // groups
+                    b1 = b0 + 1
+                    c0 = (part % groups) * CHANNEL_GROUP
+                    c1 = min(c0 + CHANNEL_GROUP, channels)
+                b = <real_t*>((<size_t>memory + 63) // 64 * 64) + threadid() * per_thread
+                for n in range(chunk * per_chunk, min((chunk + 1) * per_chunk, images)):
+                    for block in range(b0, b1):
+                        factor_pass(x0 + n * x_image + c0 * plane, plane, c1 - c0,
+                                    g0 + n * g_image + block * g_plane, factor == 0,
+                                    &w1[block, c0, 0, 0], &w2[block, c0, 0, 0], G, b,
+                                    (dw1_data + chunk * dw1_chunk
+                                     + ((block * channels + c0) * G.k[0]) * lanes)
+                                    if factor == 0 else
+                                    (dw2_data + chunk * dw2_chunk
+                                     + ((block * channels + c0) * G.k[1]) * lanes))
     finally:
         free(memory)
+
+
+cdef void factor_pass(const real_t* x, Py_ssize_t plane, Py_ssize_t channels, const real_t* g,
+                      bint row_factor, const real_t* w1, const real_t* w2, Plane G, real_t* b,
+                      real_t* target) noexcept nogil:
+    # One image, one block of filters, `channels` channels: the column factor's gradient
+    # (w1's pass along H, contracted along W), or the row factor's through transposed
+    # strides (w2's pass along W, contracted along H); added to target.
+    if row_factor:
+        # rows of x^T are x's columns (stride 1, samples P2 apart), rows of G^T are G's
+        # columns (vectors O2 apart)
+        if real_t is float:
+            convlab_sepv_factor_task_float(
+                x, 0, plane, 1, G.P[1], channels, g, 0, 1, G.O[1], 1, G.P[0], w2, G.k[1],
+                G.s[1], G.dl[1], G.k[0], G.s[0], G.dl[0], G.O[1], G.O[0], b, target)
+        else:
+            convlab_sepv_factor_task_double(
+                x, 0, plane, 1, G.P[1], channels, g, 0, 1, G.O[1], 1, G.P[0], w2, G.k[1],
+                G.s[1], G.dl[1], G.k[0], G.s[0], G.dl[0], G.O[1], G.O[0], b, target)
+    else:
+        if real_t is float:
+            convlab_sepv_factor_task_float(
+                x, 0, plane, G.P[1], 1, channels, g, 0, G.O[1], 1, 1, G.P[1], w1, G.k[0],
+                G.s[0], G.dl[0], G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], b, target)
+        else:
+            convlab_sepv_factor_task_double(
+                x, 0, plane, G.P[1], 1, channels, g, 0, G.O[1], 1, 1, G.P[1], w1, G.k[0],
+                G.s[0], G.dl[0], G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], b, target)
 
 
 def embed_planes(const real_t[:, :, ::1] src, Py_ssize_t height, Py_ssize_t width,

@@ -264,7 +264,7 @@ static void FN(forward_task)(const REAL* x, Py_ssize_t channels, Py_ssize_t P1, 
  * x_plane apart, images x_image apart; vector (r, o) of g at g + (r gr + o gc) LN, images
  * g_image apart. With the strides of the transposed planes (and the factors swapped) this
  * is the row factor's gradient: no copy of x or g is transposed. w1, dw2: the first
- * channel's (k, LN) taps, channels k LN apart; dw2 is written. The images are the outer
+ * channel's (k, LN) taps, channels k LN apart; dw2 is added to. The images are the outer
  * loop, so that an image's output gradient is read from cache by every channel. Scratch:
  * b (STRIP P2 LN). */
 static void FN(factor_task)(const REAL* x, Py_ssize_t x_image, Py_ssize_t x_plane,
@@ -275,7 +275,6 @@ static void FN(factor_task)(const REAL* x, Py_ssize_t x_image, Py_ssize_t x_plan
                             Py_ssize_t d2, Py_ssize_t O1, Py_ssize_t O2, REAL* b, REAL* dw2) {
     FN(h_fn) along_h = FN(pick_along_h)(k1, s1, d1);
     FN(cw_fn) contract_w = FN(pick_contract_w)(k2, s2, d2);
-    memset(dw2, 0, (size_t)(channels * k2 * LN) * sizeof(REAL));
     for (Py_ssize_t n = 0; n < images; n++) {
         const REAL* gn = g + n * g_image;
         for (Py_ssize_t ch = 0; ch < channels; ch++) {
