@@ -6,6 +6,7 @@ threads) and that the pool's limits hold.
 """
 
 import pickle
+import sys
 import threading
 
 import numpy as np
@@ -79,6 +80,23 @@ def test_resize_pickle_and_views_outliving_the_result(fresh_pool):
     np.testing.assert_array_equal(view, np.arange(10, 20))
     del view
     assert _memory.pooled_bytes() > 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mappings of their own on Linux")
+def test_large_blocks_are_aligned_mappings_and_shrink_or_grow(fresh_pool):
+    """On Linux a large block is a mapping of its own, aligned to 2 MiB (transparent huge
+    pages), the data starting one 64-byte header in; resizing a large array to a small one
+    and back moves the data between a mapping and malloc's heap."""
+    huge = 2 << 20
+    y = _memory.empty((BIG,), np.float64)
+    assert _address(y) % huge == 64
+    y[:] = np.arange(BIG)
+    y.resize((10,), refcheck=False)
+    np.testing.assert_array_equal(y, np.arange(10))
+    y.resize((3 * BIG,), refcheck=False)
+    assert _address(y) % huge == 64
+    np.testing.assert_array_equal(y[:10], np.arange(10))
+    del y
 
 
 def test_limit_is_respected_and_zero_disables(fresh_pool):

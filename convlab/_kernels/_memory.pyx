@@ -9,6 +9,11 @@ bytes; when full, the block given back longest ago is released to make room) ins
 to the system, and the next request of about that size takes it again.
 Smaller blocks go straight to ``malloc`` / ``free``, which recycle them already.
 
+On Linux a large block is its own mapping, aligned to 2 MiB and advised to use transparent
+huge pages. From ``malloc`` it could be heap memory that earlier arrays faulted in 4 KiB
+pages, and the kernels that stream such buffers ran up to a fifth slower on those (the P3
+benchmark: its time changed from run to run with where the buffers landed).
+
 Every block starts with a header holding its capacity, so a block is recognised whatever
 size numpy reports when it frees it (``ndarray.resize`` reallocates through the handler).
 """
@@ -20,7 +25,7 @@ from cpython.pythread cimport (
 )
 from libc.stdint cimport uint8_t, SIZE_MAX
 from libc.stdlib cimport malloc, realloc, free
-from libc.string cimport memset, strcpy
+from libc.string cimport memcpy, memset, strcpy
 
 import os
 
@@ -51,29 +56,55 @@ cdef extern from *:
     #if defined(__linux__)
     #include <sys/mman.h>
     #endif
-    /* Ask for transparent huge pages on a fresh large block (as numpy's own allocator does):
-       512 times fewer page faults when it is first written. */
-    static void convlab_advise_huge_pages(void *ptr, size_t size) {
-    #if defined(__linux__) && defined(MADV_HUGEPAGE)
-        const uintptr_t page = 4096;
-        uintptr_t start = ((uintptr_t)ptr + page - 1) & ~(page - 1);
-        uintptr_t end = ((uintptr_t)ptr + size) & ~(page - 1);
-        if (end > start) {
-            madvise((void *)start, end - start, MADV_HUGEPAGE);
-        }
+    #include <stdlib.h>
+    /* A large block: on Linux a fresh anonymous mapping aligned to 2 MiB, advised to take
+       transparent huge pages (512 times fewer page faults when first written, and fewer
+       TLB misses while the kernels stream it); elsewhere malloc. Released with
+       convlab_release_block(block, size), size as given here. */
+    #define CONVLAB_HUGE_PAGE ((size_t)2 << 20)
+    static size_t convlab_mapped_length(size_t size) {
+        return (size + CONVLAB_HUGE_PAGE - 1) & ~(CONVLAB_HUGE_PAGE - 1);
+    }
+    static void *convlab_map_block(size_t size) {
+    #if defined(__linux__) && defined(MAP_ANONYMOUS)
+        size_t length = convlab_mapped_length(size);
+        if (length < size || length + CONVLAB_HUGE_PAGE < length) return NULL;
+        char *raw = (char *)mmap(NULL, length + CONVLAB_HUGE_PAGE, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (raw == (char *)MAP_FAILED) return NULL;
+        char *start = (char *)(((uintptr_t)raw + CONVLAB_HUGE_PAGE - 1)
+                               & ~(uintptr_t)(CONVLAB_HUGE_PAGE - 1));
+        if (start > raw) munmap(raw, (size_t)(start - raw));
+        size_t tail = (size_t)(raw + length + CONVLAB_HUGE_PAGE - (start + length));
+        if (tail) munmap(start + length, tail);
+    #if defined(MADV_HUGEPAGE)
+        madvise(start, length, MADV_HUGEPAGE);
+    #endif
+        return start;
     #else
-        (void)ptr; (void)size;
+        return malloc(size);
+    #endif
+    }
+    static void convlab_release_block(void *block, size_t size) {
+    #if defined(__linux__) && defined(MAP_ANONYMOUS)
+        munmap(block, convlab_mapped_length(size));
+    #else
+        (void)size;
+        free(block);
     #endif
     }
     """
-    void convlab_advise_huge_pages(void* ptr, size_t size) nogil
+    void* convlab_map_block(size_t size) nogil
+    void convlab_release_block(void* block, size_t size) nogil
 
 
 cdef enum:
     # Bytes before the caller's pointer: the capacity, padded to keep 64-byte alignment of
     # whatever alignment malloc gave.
     HEADER = 64
-    SLOTS = 4
+    # a call's working copies and result (the fused separable backward holds five large
+    # blocks), and the next call's
+    SLOTS = 8
     MIN_BLOCK = 8 << 20
 
 MIN_POOLED_BYTES = MIN_BLOCK
@@ -95,6 +126,11 @@ cdef inline void* user_pointer(char* block, size_t capacity) noexcept nogil:
 
 cdef inline char* block_of(void* ptr) noexcept nogil:
     return <char*>ptr - HEADER
+
+
+cdef inline void release_large(char* block, size_t capacity) noexcept nogil:
+    # a block of at least MIN_BLOCK bytes (its own mapping on Linux)
+    convlab_release_block(block, capacity + HEADER)
 
 
 cdef void* take_pooled(size_t size) noexcept nogil:
@@ -121,6 +157,7 @@ cdef bint give_back(char* block, size_t capacity) noexcept nogil:
     cdef int s, empty, oldest, dropped = 0
     cdef size_t kept
     cdef void* drop[SLOTS]
+    cdef size_t drop_capacity[SLOTS]
     cdef bint stored = False
     global pool_clock
     if pool_lock == NULL:
@@ -142,6 +179,7 @@ cdef bint give_back(char* block, size_t capacity) noexcept nogil:
                 break
             # (oldest >= 0 here: with every slot empty, kept is 0 and the block fits)
             drop[dropped] = pooled[oldest]
+            drop_capacity[dropped] = pooled_capacity[oldest]
             dropped += 1
             pooled[oldest] = NULL
             pooled_capacity[oldest] = 0
@@ -152,8 +190,9 @@ cdef bint give_back(char* block, size_t capacity) noexcept nogil:
         stored = True
     PyThread_release_lock(pool_lock)
     for s in range(dropped):
-        free(drop[s])
+        release_large(<char*>drop[s], drop_capacity[s])
     return stored
+
 
 
 cdef void* pool_malloc(void* ctx, size_t size) noexcept nogil:
@@ -164,11 +203,12 @@ cdef void* pool_malloc(void* ctx, size_t size) noexcept nogil:
         block = take_pooled(size)
         if block != NULL:
             return <char*>block + HEADER
-    block = malloc(size + HEADER)
+    if size >= MIN_BLOCK:
+        block = convlab_map_block(size + HEADER)
+    else:
+        block = malloc(size + HEADER)
     if block == NULL:
         return NULL
-    if size >= MIN_BLOCK:
-        convlab_advise_huge_pages(block, size + HEADER)
     return user_pointer(<char*>block, size)
 
 
@@ -186,10 +226,21 @@ cdef void* pool_calloc(void* ctx, size_t nelem, size_t elsize) noexcept nogil:
 
 cdef void* pool_realloc(void* ctx, void* ptr, size_t new_size) noexcept nogil:
     cdef void* block
+    cdef void* moved
+    cdef size_t capacity
     if ptr == NULL:
         return pool_malloc(ctx, new_size)
     if new_size > SIZE_MAX - HEADER:
         return NULL
+    capacity = (<size_t*>block_of(ptr))[0]
+    if capacity >= MIN_BLOCK or new_size >= MIN_BLOCK:
+        # a large block is a mapping of its own: move to a block of the new size
+        moved = pool_malloc(ctx, new_size)
+        if moved == NULL:
+            return NULL
+        memcpy(moved, ptr, min(capacity, new_size))
+        pool_free(ctx, ptr, capacity)
+        return moved
     block = realloc(block_of(ptr), new_size + HEADER)
     if block == NULL:
         return NULL
@@ -203,7 +254,9 @@ cdef void pool_free(void* ctx, void* ptr, size_t size) noexcept nogil:
         return
     block = block_of(ptr)
     capacity = (<size_t*>block)[0]
-    if capacity >= MIN_BLOCK and give_back(block, capacity):
+    if capacity >= MIN_BLOCK:
+        if not give_back(block, capacity):
+            release_large(block, capacity)
         return
     free(block)
 
@@ -270,6 +323,7 @@ def set_limit(size_t limit):
     cdef size_t previous
     cdef int s
     cdef void* drop[SLOTS]
+    cdef size_t drop_capacity[SLOTS]
     cdef size_t kept = 0
     if pool_lock == NULL:
         raise MemoryError("convlab: the result pool has no lock (its allocation failed)")
@@ -281,6 +335,7 @@ def set_limit(size_t limit):
         if pooled[s] != NULL:
             if kept + pooled_capacity[s] > limit:
                 drop[s] = pooled[s]
+                drop_capacity[s] = pooled_capacity[s]
                 pooled[s] = NULL
                 pooled_capacity[s] = 0
             else:
@@ -288,7 +343,7 @@ def set_limit(size_t limit):
     PyThread_release_lock(pool_lock)
     for s in range(SLOTS):
         if drop[s] != NULL:
-            free(drop[s])
+            release_large(<char*>drop[s], drop_capacity[s])
     return previous
 
 
