@@ -520,7 +520,9 @@ def separable_conv_backward(grad_out, x, ws, *, stride=1, padding=0, dilation=1,
         \mathrm{dws}_1[f, c, b] = \sum_{n, i, j} G_1[n, f, c, i, j] \,
             x_{\mathrm{pad}}[n, c, i, j + b \cdot \mathrm{dilation}],
 
-    so it is computed once (``G = grad_out``; a 1-D problem has only the column factor). In
+    so it is computed once (``G = grad_out``, zero outside its rows; ``i, j`` index the
+    zero-padded input; ``flip=True`` reads the factors reversed, as in
+    :func:`separable_conv`; a 1-D problem has only the column factor). In
     the other cases (strides, 3-D, factors with NaN or infinity) it calls the two functions.
     The bias gradient is :func:`separable_conv_grad_bias`.
 
