@@ -429,6 +429,28 @@ def test_auto_keeps_non_finite_inputs_dense(rng):
     assert convlab.choose_method(rng.standard_normal((300, 280)), K2, "same") != "separable"
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128, ">f8"])
+def test_auto_finds_every_non_finite_input_value(dtype, rng):
+    """'auto' tests the input's values for NaN and infinity in parallel chunks of 65,536 (of
+    each part of a complex value; a non-native byte order takes numpy's test): one such
+    value anywhere, in either part, at a chunk's first or last element, keeps the dense
+    answer; the largest finite value, a subnormal and -0.0 do not."""
+    x = random_array(rng, (400, 330), np.dtype(dtype).newbyteorder("=")).astype(dtype)
+    K = np.outer(np.ones(15), np.ones(13)).astype(x.real.dtype)
+    assert convlab.choose_method(x, K, "same") == "separable"
+    parts = 2 if np.dtype(dtype).kind == "c" else 1
+    for position in (0, 65535, 65536, x.size * parts - 1):
+        for value in (np.nan, np.inf, -np.inf):
+            y = x.copy()
+            flat = y.reshape(-1).view(y.real.dtype) if parts == 2 else y.reshape(-1)
+            flat[position] = value
+            assert convlab.choose_method(y, K, "same") == "direct", (position, value)
+    y = x.copy()
+    flat = y.reshape(-1).view(y.real.dtype) if parts == 2 else y.reshape(-1)
+    flat[:3] = [np.finfo(flat.dtype).max, np.finfo(flat.dtype).smallest_subnormal, -0.0]
+    assert convlab.choose_method(y, K, "same") == "separable"
+
+
 def _difference_of_gaussians():
     t = np.arange(-7, 8)
     g1, g2 = np.exp(-t**2 / 2), np.exp(-t**2 / 8)

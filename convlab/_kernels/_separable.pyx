@@ -889,6 +889,56 @@ cdef void factor_pass(const real_t* x, Py_ssize_t plane, Py_ssize_t channels, co
                 G.s[0], G.dl[0], G.k[1], G.s[1], G.dl[1], G.O[0], G.O[1], b, target)
 
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* A float is NaN or infinite when its exponent bits are all ones: an integer test that
+       the compiler vectorises (a floating-point sum would have to keep its order). */
+    static int convlab_nonfinite32(const uint32_t *p, Py_ssize_t n) {
+        uint32_t found = 0;
+        for (Py_ssize_t i = 0; i < n; i++)
+            found |= (uint32_t)((p[i] & UINT32_C(0x7f800000)) == UINT32_C(0x7f800000));
+        return found != 0;
+    }
+    static int convlab_nonfinite64(const uint64_t *p, Py_ssize_t n) {
+        uint64_t found = 0;
+        for (Py_ssize_t i = 0; i < n; i++)
+            found |= (uint64_t)((p[i] & UINT64_C(0x7ff0000000000000))
+                                == UINT64_C(0x7ff0000000000000));
+        return found != 0;
+    }
+    """
+    int convlab_nonfinite32(const unsigned int* p, Py_ssize_t n) nogil
+    int convlab_nonfinite64(const unsigned long long* p, Py_ssize_t n) nogil
+
+
+cdef enum:
+    FINITE_CHUNK = 1 << 16
+
+
+def has_nonfinite(const unsigned char[::1] raw, int itemsize, int num_threads):
+    """Whether the float32 (itemsize 4) or float64 (8) values whose bytes are `raw` hold a
+    NaN or an infinity (complex values: their two parts, as floats)."""
+    cdef Py_ssize_t count, chunks, c, start, length
+    cdef int found = 0
+    if itemsize not in (4, 8) or raw.shape[0] % itemsize:
+        raise ValueError("has_nonfinite: raw must hold whole float32 or float64 values")
+    count = raw.shape[0] // itemsize
+    if count == 0:
+        return False
+    chunks = (count + FINITE_CHUNK - 1) // FINITE_CHUNK
+    with nogil:
+        for c in prange(chunks, num_threads=num_threads, schedule='static'):
+            start = c * FINITE_CHUNK
+            length = min(<Py_ssize_t>FINITE_CHUNK, count - start)
+            if itemsize == 4:
+                found |= convlab_nonfinite32(<const unsigned int*>&raw[0] + start, length)
+            else:
+                found |= convlab_nonfinite64(<const unsigned long long*>&raw[0] + start,
+                                             length)
+    return found != 0
+
+
 def embed_planes(const real_t[:, :, ::1] src, Py_ssize_t height, Py_ssize_t width,
                  real_t[:, :, ::1] dst, Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t top,
                  Py_ssize_t left, int num_threads):
