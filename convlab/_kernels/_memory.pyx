@@ -11,8 +11,8 @@ Smaller blocks go straight to ``malloc`` / ``free``, which recycle them already.
 
 On Linux a large block is its own mapping, aligned to 2 MiB and advised to use transparent
 huge pages. From ``malloc`` it could be heap memory that earlier arrays faulted in 4 KiB
-pages, and the kernels that stream such buffers ran up to a fifth slower on those (the P3
-benchmark: its time changed from run to run with where the buffers landed).
+pages, and the kernels stream these buffers: with P3's inputs on 4 KiB pages instead of
+huge pages, its forward pass took about 5% longer.
 
 Every block starts with a header holding its capacity, so a block is recognised whatever
 size numpy reports when it frees it (``ndarray.resize`` reallocates through the handler).
