@@ -12,14 +12,13 @@ import warnings
 
 import numpy as np
 
-from convlab._kernels import _separable as _kernels
 from convlab._shapes import (
     SIGNAL_MODES,
     signal_axis_geometry,
     strided_length,
     valid_mode_order,
 )
-from convlab._signal import convolve, convolve_grad, correlate, correlate_grad
+from convlab._signal import _all_finite, convolve, convolve_grad, correlate, correlate_grad
 from convlab._validation import (
     as_array,
     check_choice,
@@ -29,7 +28,6 @@ from convlab._validation import (
     require_real,
     result_dtype,
 )
-from convlab._workers import threads_for
 
 __all__ = [
     "correlate_separable",
@@ -645,23 +643,6 @@ def _estimates(plan, taps):
                                   offsets, lengths, strides, plan.dtype)
         sizes[i] = plan.lengths[i]
     return dense, passes
-
-
-def _all_finite(x, workers=None):
-    if x.dtype.kind not in "fc":
-        return True
-    part = x.dtype.itemsize // (2 if x.dtype.kind == "c" else 1)
-    if x.flags.c_contiguous and x.dtype.isnative and part in (4, 8):
-        # the exponent bits of every value, in parallel (the input of a large call is
-        # read once more: at one thread that cost about a tenth of P2's passes)
-        raw = x.reshape(-1).view(np.uint8)
-        return not _kernels.has_nonfinite(raw, part, threads_for(workers, x.size))
-    # a finite sum means every value is finite; an infinite one may be an overflow of
-    # finite values, which the exact test tells apart
-    with np.errstate(all="ignore"):
-        if np.isfinite(np.add.reduce(x, axis=None)):
-            return True
-    return bool(np.isfinite(x).all())
 
 
 def auto_factors(plan, in2, workers=None):

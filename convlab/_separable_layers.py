@@ -62,6 +62,26 @@ def _call(function, x_shape, ws, stride, padding, dilation, x_name="x"):
                      w_name="the dense kernel")
 
 
+def _gradient_call(function, grad_out, x, ws, stride, padding, dilation, flip):
+    """The checked inputs of a call that takes (grad_out, x, ws): g, x, ws, dtype, geometry
+    and _three_axes' plan."""
+    g = as_array(grad_out, "grad_out")
+    x = as_array(x, "x")
+    ws = _factors(function, ws)
+    dtype = _real_dtype(function, [("grad_out", g), ("x", x)]
+                        + [(f"ws[{i}]", w) for i, w in enumerate(ws)])
+    geometry = _call(function, x.shape, ws, stride, padding, dilation)
+    _check_shape(function, "grad_out", g, (geometry.batch, geometry.filters) + geometry.out_sizes,
+                 "the forward output")
+    return g, x, ws, dtype, geometry, _three_axes(geometry, ws, dtype, flip)
+
+
+def _gradient_reach(geometry, padded, ws):
+    """The extent of the output gradient padded for the input gradient: (k - 1) d past each
+    side of the windows' extent."""
+    return tuple(p + (w.shape[2] - 1) * dl for p, w, dl in zip(padded, ws, geometry.dilations))
+
+
 def _three_axes(geometry, ws, dtype, flip):
     """Factors, padded extents, output sizes, strides and dilations over three axes (leading
     axes of extent 1 with the factor 1)."""
@@ -339,10 +359,10 @@ def separable_conv_grad_input(grad_out, ws, input_shape, *, stride=1, padding=0,
                  (geometry.batch, geometry.filters) + geometry.out_sizes,
                  f"the forward output for input_shape={input_shape}")
     factors, padded3, out3, strides3, dilations3, padded = _three_axes(geometry, ws, dtype, flip)
-    reach = tuple(p + (w.shape[2] - 1) * dl for p, w, dl in zip(padded, ws, geometry.dilations))
     _check_memory("separable_conv_grad_input", dtype, input_shape,
                   (geometry.batch, geometry.channels) + padded,
-                  (geometry.batch, geometry.filters) + reach)   # the padded output gradient
+                  (geometry.batch, geometry.filters)
+                  + _gradient_reach(geometry, padded, ws))   # the padded output gradient
     if math.prod(input_shape) == 0:
         return np.zeros(input_shape, dtype)
     dx, dxp = _input_gradient_buffers(geometry, padded, input_shape, dtype)
@@ -459,15 +479,9 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
     >>> g0, g1
     (array([[[20., 44.]]]), array([[[28., 36.]]]))
     """
-    g = as_array(grad_out, "grad_out")
-    x = as_array(x, "x")
-    ws = _factors("separable_conv_grad_weights", ws)
-    dtype = _real_dtype("separable_conv_grad_weights", [("grad_out", g), ("x", x)]
-                        + [(f"ws[{i}]", w) for i, w in enumerate(ws)])
-    geometry = _call("separable_conv_grad_weights", x.shape, ws, stride, padding, dilation)
-    _check_shape("separable_conv_grad_weights", "grad_out", g,
-                 (geometry.batch, geometry.filters) + geometry.out_sizes, "the forward output")
-    factors, padded3, out3, strides3, dilations3, padded = _three_axes(geometry, ws, dtype, flip)
+    g, x, ws, dtype, geometry, plan = _gradient_call("separable_conv_grad_weights", grad_out,
+                                                     x, ws, stride, padding, dilation, flip)
+    factors, padded3, out3, strides3, dilations3, padded = plan
     _check_memory("separable_conv_grad_weights", dtype,
                   (geometry.batch, geometry.channels) + padded,
                   (geometry.batch, geometry.filters + 8) + geometry.out_sizes)  # g in lanes
@@ -475,29 +489,40 @@ def separable_conv_grad_weights(grad_out, x, ws, *, stride=1, padding=0, dilatio
     if geometry.batch:
         threads = _threads(geometry, workers)
         xp = _padded_input(x, geometry, padded, dtype, threads)
-        gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
         if _lanes_serve(geometry, padded):
-            lanes = _separable.lane_width(dtype)
-            blocks = -(-geometry.filters // lanes)
-            gl = _memory.empty((geometry.batch, blocks, gc.shape[2] * lanes), dtype)
-            _separable.to_lanes(gc, gl, threads)
-            packed = [_in_lanes(f, lanes) for f in factors[1:]]
             # a 1-D problem's row factor is the placeholder [1.0]: no gradient wanted
-            wanted = packed if geometry.d == 2 else packed[1:]
-            chunks = _image_chunks(geometry.batch, sum(p.nbytes for p in wanted))
-            partial = [_memory.empty((chunks,) + p.shape, dtype) if geometry.d == 2 or i == 1
-                       else None for i, p in enumerate(packed)]
-            _separable.grad_weights_lanes(gl, xp, *packed, *partial,
-                                          *_plane(padded3, out3, strides3, dilations3), threads)
-            grads[1:] = [None if p is None else _from_lanes(p.sum(axis=0), geometry.filters)
-                         for p in partial]
+            grads[1:] = _lane_factor_gradients(g, xp, factors, geometry, dtype, plan, threads,
+                                               row=geometry.d == 2)
         else:
+            gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters,
+                                                              -1)
             _separable.grad_weights(gc, xp, *factors, *grads, padded3, out3, strides3,
                                     dilations3, geometry.d < 3, threads)
     grads = grads[3 - geometry.d:]
     if flip:
         grads = [np.ascontiguousarray(gw[..., ::-1]) for gw in grads]
     return tuple(grads)
+
+
+def _lane_factor_gradients(g, xp, factors, geometry, dtype, plan, threads, row=True,
+                           column=True):
+    """[row factor's gradient, column factor's gradient] from the lane kernels (None where
+    not asked), each summed over the chunks of images; `plan` as _three_axes gives it."""
+    _, padded3, out3, strides3, dilations3, _ = plan
+    lanes = _separable.lane_width(dtype)
+    blocks = -(-geometry.filters // lanes)
+    gc = np.ascontiguousarray(g, dtype=dtype).reshape(geometry.batch, geometry.filters, -1)
+    gl = _memory.empty((geometry.batch, blocks, gc.shape[2] * lanes), dtype)
+    _separable.to_lanes(gc, gl, threads)
+    packed = [_in_lanes(f, lanes) for f in factors[1:]]
+    asked = (row, column)
+    chunks = _image_chunks(geometry.batch, sum(p.nbytes for p, a in zip(packed, asked) if a))
+    partial = [_memory.empty((chunks,) + p.shape, dtype) if a else None
+               for p, a in zip(packed, asked)]
+    _separable.grad_weights_lanes(gl, xp, *packed, *partial,
+                                  *_plane(padded3, out3, strides3, dilations3), threads)
+    return [None if p is None else _from_lanes(p.sum(axis=0), geometry.filters)
+            for p in partial]
 
 
 def separable_conv_backward(grad_out, x, ws, *, stride=1, padding=0, dilation=1, flip=False,
@@ -572,15 +597,9 @@ def separable_conv_backward(grad_out, x, ws, *, stride=1, padding=0, dilation=1,
     (array([[[20., 44.]]]), array([[[28., 36.]]]))
     """
     name = "separable_conv_backward"
-    g = as_array(grad_out, "grad_out")
-    x = as_array(x, "x")
-    ws = _factors(name, ws)
-    dtype = _real_dtype(name, [("grad_out", g), ("x", x)]
-                        + [(f"ws[{i}]", w) for i, w in enumerate(ws)])
-    geometry = _call(name, x.shape, ws, stride, padding, dilation)
-    _check_shape(name, "grad_out", g, (geometry.batch, geometry.filters) + geometry.out_sizes,
-                 "the forward output")
-    factors, padded3, out3, strides3, dilations3, padded = _three_axes(geometry, ws, dtype, flip)
+    g, x, ws, dtype, geometry, plan = _gradient_call(name, grad_out, x, ws, stride, padding,
+                                                     dilation, flip)
+    factors, padded3, out3, strides3, dilations3, padded = plan
     if not (geometry.batch and _by_forward(geometry, padded, factors)):
         keywords = dict(stride=stride, padding=padding, dilation=dilation, flip=flip,
                         workers=workers)
@@ -589,10 +608,9 @@ def separable_conv_backward(grad_out, x, ws, *, stride=1, padding=0, dilation=1,
     batch, filters, channels = geometry.batch, geometry.filters, geometry.channels
     lanes = _separable.lane_width(dtype)
     channel_blocks, filter_blocks = -(-channels // lanes), -(-filters // lanes)
-    reach = tuple(p + (w.shape[2] - 1) * dl for p, w, dl in zip(padded, ws, geometry.dilations))
     _check_memory(name, dtype, x.shape, (batch, channels) + padded,     # dx, padded x
                   (batch, channel_blocks * lanes) + padded,            # x in channel lanes
-                  (batch, filters) + reach,                            # padded grad_out
+                  (batch, filters) + _gradient_reach(geometry, padded, ws),  # padded grad_out
                   (batch, filter_blocks * lanes) + geometry.out_sizes)  # grad_out in lanes
     threads = _threads(geometry, workers)
     xp = _padded_input(x, geometry, padded, dtype, threads)
@@ -610,14 +628,8 @@ def separable_conv_backward(grad_out, x, ws, *, stride=1, padding=0, dilation=1,
     column = column.transpose(1, 0, 3, 2).reshape(filters, channel_blocks * lanes, -1)
     grads = [np.ascontiguousarray(column[:, :channels])]
     if geometry.d == 2:
-        gc = np.ascontiguousarray(g, dtype=dtype).reshape(batch, filters, -1)
-        gl = _memory.empty((batch, filter_blocks, gc.shape[2] * lanes), dtype)
-        _separable.to_lanes(gc, gl, threads)
-        packed = [_in_lanes(f, lanes) for f in factors[1:]]
-        row = _memory.empty((_image_chunks(batch, packed[0].nbytes),) + packed[0].shape, dtype)
-        _separable.grad_weights_lanes(gl, xp, *packed, row, None,
-                                      *_plane(padded3, out3, strides3, dilations3), threads)
-        grads.insert(0, _from_lanes(row.sum(axis=0), filters))
+        grads.insert(0, _lane_factor_gradients(g, xp, factors, geometry, dtype, plan, threads,
+                                               column=False)[0])
     if flip:
         grads = [np.ascontiguousarray(gw[..., ::-1]) for gw in grads]
     return dx, tuple(grads)
