@@ -14,6 +14,7 @@ import pytest
 import scipy.signal
 
 import convlab
+from _layouts import LAYOUTS
 from _reference import (
     MODES,
     assert_matches,
@@ -59,60 +60,6 @@ def assert_mentions(excinfo, *fragments):
 
 # ---------------------------------------------------------------------------- layouts
 
-
-def _noncontiguous(x):
-    big = np.zeros(tuple(2 * n + 1 for n in x.shape), dtype=x.dtype)
-    view = big[tuple(slice(1, None, 2) for _ in x.shape)]
-    view[...] = x
-    assert not view.flags.c_contiguous or x.size <= 1
-    return view
-
-
-def _negative(x):
-    return np.flip(np.ascontiguousarray(np.flip(x)))
-
-
-def _fortran(x):
-    return np.asfortranarray(x)
-
-
-def _big_endian(x):
-    return x.astype(x.dtype.newbyteorder(">"))
-
-
-def _readonly(x):
-    y = x.copy()
-    y.flags.writeable = False
-    return y
-
-
-def _unaligned(x):
-    buf = np.zeros(x.nbytes + x.dtype.itemsize, dtype=np.uint8)
-    y = buf[1: 1 + x.nbytes].view(x.dtype).reshape(x.shape)
-    y[...] = x
-    return y
-
-
-def _broadcast(x):
-    """A 0-stride view: the first entry along axis 0 repeated (its values differ from x, the
-    comparison is with its own C-contiguous copy)."""
-    return np.broadcast_to(x[:1], x.shape)
-
-
-def _transposed_back(x):
-    return np.ascontiguousarray(x.T).T
-
-
-LAYOUTS = {
-    "noncontiguous": _noncontiguous,
-    "negative_strides": _negative,
-    "fortran": _fortran,
-    "big_endian": _big_endian,
-    "readonly": _readonly,
-    "unaligned": _unaligned,
-    "broadcast_0_stride": _broadcast,
-    "transposed": _transposed_back,
-}
 
 LAYOUT_CASES = [
     # in1 shape, in2 shape, mode, stride, axes, dtype

@@ -41,6 +41,7 @@ from _layer_reference import (
     padding_pairs,
     transpose_tolerance,
 )
+from _layouts import LAYOUTS
 from _reference import assert_matches, bad_dtype_array, central_difference_vjp, random_array
 
 FLOATS = (np.float32, np.float64)
@@ -521,39 +522,6 @@ def test_unsupported_dtypes(name, key, dtype):
 
 
 # ------------------------------------------------------------------------------ layouts
-
-
-def _noncontiguous(x):
-    big = np.zeros(tuple(2 * n + 1 for n in x.shape), dtype=x.dtype)
-    view = big[tuple(slice(1, None, 2) for _ in x.shape)]
-    view[...] = x
-    return view
-
-
-def _negative(x):
-    return np.flip(np.ascontiguousarray(np.flip(x)))
-
-
-def _readonly(x):
-    y = x.copy()
-    y.flags.writeable = False
-    return y
-
-
-def _broadcast(x):
-    """A 0-stride view (the first entry along axis 0 repeated); compared with its own copy."""
-    return np.broadcast_to(x[:1], x.shape)
-
-
-LAYOUTS = {
-    "noncontiguous": _noncontiguous,
-    "negative_strides": _negative,
-    "fortran": np.asfortranarray,
-    "big_endian": lambda x: x.astype(x.dtype.newbyteorder(">")),
-    "readonly": _readonly,
-    "broadcast_0_stride": _broadcast,
-    "transposed": lambda x: np.ascontiguousarray(x.T).T,
-}
 
 
 def _snapshot(*arrays):

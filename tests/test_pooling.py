@@ -31,6 +31,7 @@ from _pooling_reference import (
     max_pool_ref,
     output_shape,
 )
+from _layouts import LAYOUTS
 from _reference import bad_dtype_array, central_difference_vjp
 
 FLOATS = (np.float32, np.float64)
@@ -556,28 +557,6 @@ def test_zero_size(NC, d):
 
 # ----------------------------------------------------------------------------- layouts, dtypes
 
-
-def _noncontiguous(x):
-    big = np.zeros(tuple(2 * n + 1 for n in x.shape), dtype=x.dtype)
-    view = big[tuple(slice(1, None, 2) for _ in x.shape)]
-    view[...] = x
-    return view
-
-
-def _readonly(x):
-    y = x.copy()
-    y.flags.writeable = False
-    return y
-
-
-LAYOUTS = {
-    "noncontiguous": _noncontiguous,
-    "negative_strides": lambda x: np.flip(np.ascontiguousarray(np.flip(x))),
-    "fortran": np.asfortranarray,
-    "big_endian": lambda x: x.astype(x.dtype.newbyteorder(">")),
-    "readonly": _readonly,
-    "broadcast_0_stride": lambda x: np.broadcast_to(x[:1], x.shape),
-}
 
 X_SHAPE = (3, 2, 7, 8)
 KWS = {"pairs": (2, dict()), "overlap": (3, dict(stride=(1, 2), padding=1))}

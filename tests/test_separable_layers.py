@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import convlab
 from _layer_reference import IN, K, conv_grad_input_ref, conv_grad_weight_ref, conv_ref
+from _layouts import LAYOUTS
 from _reference import assert_matches, central_difference_vjp, random_array
 
 FLOATS = (np.float32, np.float64)
@@ -325,6 +326,48 @@ def test_fused_backward_takes_the_separate_path_when_it_must(rng):
         np.testing.assert_array_equal(gx, convlab.separable_conv_grad_input(G, ws, x.shape, **kw))
         for g, want in zip(grads, convlab.separable_conv_grad_weights(G, x, ws, **kw)):
             np.testing.assert_array_equal(g, want)
+
+
+LAYOUT_CALLS = {
+    "separable_conv": (("x", "w0", "w1", "b"),
+                       lambda a: convlab.separable_conv(a["x"], [a["w0"], a["w1"]], a["b"], padding=1)),
+    "separable_conv_grad_input": (("g", "w0", "w1"),
+                                  lambda a: convlab.separable_conv_grad_input(a["g"], [a["w0"], a["w1"]],
+                                                                              (5, 9, 7, 8), padding=1)),
+    "separable_conv_grad_weights": (("g", "x", "w0", "w1"),
+                                    lambda a: convlab.separable_conv_grad_weights(a["g"], a["x"], [a["w0"], a["w1"]],
+                                                                                  padding=1)),
+    "separable_conv_backward": (("g", "x", "w0", "w1"),
+                                lambda a: convlab.separable_conv_backward(a["g"], a["x"], [a["w0"], a["w1"]],
+                                                                          padding=1)),
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("name", list(LAYOUT_CALLS))
+def test_every_layout_gives_the_contiguous_result(name, layout, rng):
+    """SPEC §4 layouts, one array at a time (the lane kernels, 9 channels and 10 filters
+    across a block of lanes): the same bits as the C-contiguous copies; inputs untouched."""
+    keys, call = LAYOUT_CALLS[name]
+    x, ws, b = make(rng, 2, np.float32, N=5, C=9, F=10, ins=(7, 8), ks=(3, 2))
+    base = dict(x=x, w0=ws[0], w1=ws[1], b=b, g=random_array(rng, (5, 10, 7, 9), np.float32))
+    for key in keys:
+        args = dict(base)
+        args[key] = LAYOUTS[layout](base[key])
+        before = args[key].tobytes(order="A")
+        got = call(args)
+        want = call({k: np.ascontiguousarray(v) for k, v in args.items()})
+        assert args[key].tobytes(order="A") == before
+        pairs = list(zip(_flat(got), _flat(want)))
+        assert len(pairs) == len(_flat(want))
+        assert all(np.array_equal(a, w) and a.dtype == w.dtype for a, w in pairs), f"{key} as {layout}"
+
+
+def _flat(result):
+    """The arrays of a result: an array, a tuple of arrays, or (array, tuple of arrays)."""
+    if isinstance(result, np.ndarray):
+        return [result]
+    return [a for part in result for a in _flat(part)]
 
 
 X = np.ones((2, 3, 6, 5))

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import convlab
 from convlab import _unshared
 from _layer_reference import IN, K, PADDINGS, STRIDES, conv_ref
+from _layouts import LAYOUTS
 from _reference import assert_matches, bad_dtype_array, central_difference_vjp, random_array
 from _unshared_reference import (
     local_conv_grad_bias_ref,
@@ -402,28 +403,6 @@ def test_hypothesis_local_and_tiled(problem, seed):
 
 # ------------------------------------------------------------------------------ layouts, dtypes
 
-
-def _noncontiguous(x):
-    big = np.zeros(tuple(2 * n + 1 for n in x.shape), dtype=x.dtype)
-    view = big[tuple(slice(1, None, 2) for _ in x.shape)]
-    view[...] = x
-    return view
-
-
-def _readonly(x):
-    y = x.copy()
-    y.flags.writeable = False
-    return y
-
-
-LAYOUTS = {
-    "noncontiguous": _noncontiguous,
-    "negative_strides": lambda x: np.flip(np.ascontiguousarray(np.flip(x))),
-    "fortran": np.asfortranarray,
-    "big_endian": lambda x: x.astype(x.dtype.newbyteorder(">")),
-    "readonly": _readonly,
-    "broadcast_0_stride": lambda x: np.broadcast_to(x[:1], x.shape),
-}
 
 KW = dict(stride=(2, 1), padding=1)
 X_SHAPE = (5, 2, 6, 5)
