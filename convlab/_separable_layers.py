@@ -3,9 +3,11 @@
 The kernel of filter f and input channel c is the outer product of d factors,
 ``w[f, c, m] = ws[0][f, c, m_0] * ... * ws[d-1][f, c, m_{d-1}]``; the passes run in
 ``convlab._kernels._separable``. 1-D and 2-D problems take the lane kernels (a block of
-filters, or of channels for the input gradient, in the vector lanes): one task per (image,
-block) for the forward pass and the input gradient, per (block of filters, group of
-channels) for the factors' gradients. 3-D problems (and very wide 1-D rows) take the plane
+filters, or of channels for the input gradient, in the vector lanes). A task takes an image
+(a chunk of images for the factors' gradients, which are summed per chunk) and every block
+of it, or one block when there are too few images to keep the threads busy; the fused
+backward computes the column factor's gradient inside the input gradient's passes. 3-D
+problems (and very wide 1-D rows) take the plane
 kernels, one filter at a time, per (image, block of 4 filters), (image, block of 4
 channels) and (block of 4 filters, channel). No two tasks write the same output.
 """
